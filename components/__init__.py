@@ -1,0 +1,1 @@
+"""ComponentResources of the egoengine Pulumi program, and the small pure helpers they need."""

@@ -1,0 +1,20 @@
+"""Names of the Terraform variables the program passes to every Coder template.
+
+Shared by the template component (which sends them) and the template tests (which check that each
+``coder-templates/*/main.tf`` declares them, and marks the secret ones ``sensitive``).
+"""
+
+WORKSPACE_IMAGE = "workspace_image"
+"""Immutable egoengine (or child) image reference, ``repo:tag@sha256:...``; no default in the template."""
+
+WORKSPACE_USER = "workspace_user"
+"""The image's user (``joshsymonds``); the agent runs as this user and home is ``/home/<user>``."""
+
+DOCKER_SOCKET = "docker_socket"
+"""Engine socket URI the workspace containers are created through."""
+
+OP_SERVICE_ACCOUNT_TOKEN = "op_service_account_token"
+"""1Password service-account token handed to workspaces (sensitive; empty disables the Codex step)."""
+
+PLAIN_VARIABLES: tuple[str, ...] = (WORKSPACE_IMAGE, WORKSPACE_USER, DOCKER_SOCKET)
+SECRET_VARIABLES: tuple[str, ...] = (OP_SERVICE_ACCOUNT_TOKEN,)
