@@ -1,0 +1,40 @@
+"""The program: explicit providers and the top component, returning the stack outputs.
+
+``__main__.py`` exports what ``build`` returns; tests and the offline plan call ``build`` on a
+mocked engine (exports are not registered under mocks).
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_command as command
+import pulumi_docker as docker
+import pulumi_onepassword as onepassword
+import pulumi_random as random
+
+from components import settings as cfg
+from components.egoengine import EgoEngine, needed_secrets
+from components.secrets import needs_onepassword
+
+
+def build(resolved: cfg.ResolvedSettings) -> dict[str, pulumi.Output]:
+    settings = resolved.settings
+    # Default providers are disabled in Pulumi.yaml: every resource names one of these.
+    providers: list[pulumi.ProviderResource] = [
+        docker.Provider("docker", host=settings.engine.host),
+        random.Provider("random"),
+        command.Provider("command"),
+    ]
+    args: dict = {"resolved": resolved}
+    if needs_onepassword(settings.secrets, needed_secrets(settings)):
+        onepassword_provider = onepassword.Provider(
+            "onepassword", service_account_token=cfg.onepassword_token()
+        )
+        providers.append(onepassword_provider)
+        args["onepassword_provider"] = onepassword_provider
+    engine = EgoEngine(
+        "egoengine",
+        args,  # type: ignore[arg-type]
+        opts=pulumi.ResourceOptions(providers=providers),
+    )
+    return engine.outputs

@@ -1,0 +1,583 @@
+"""Typed, validated stack settings: the only module that reads ``pulumi.Config``.
+
+Every object under the ``egoengine:`` namespace is parsed into a frozen pydantic model
+(``extra="forbid"``), so a typo or a bad value fails before any resource is declared, with one
+message naming the key, what is wrong and what is expected (``ConfigError``). Values are never
+echoed back: a misplaced secret in a config object must not end up in an error message.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+from urllib.parse import urlsplit
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from components.errors import ConfigError
+
+NAMESPACE = "egoengine"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
+_SEMVER_TAG = re.compile(r"^v\d+\.\d+\.\d+$")
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
+_IMAGE_REF = re.compile(
+    r"^(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
+    r":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})@(?P<digest>sha256:[0-9a-f]{64})$"
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, alias_generator=to_camel
+    )
+
+
+# --- value types ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PinnedImage:
+    """An image reference pinned by tag and digest: ``repo:tag@sha256:...``."""
+
+    repository: str
+    tag: str
+    digest: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}@{self.digest}"
+
+
+def parse_pinned_image(value: str) -> PinnedImage:
+    """Parse ``repo:tag@sha256:<64 hex>``; ``latest`` and a missing tag or digest are rejected."""
+    match = _IMAGE_REF.match(value)
+    if not match:
+        raise ValueError("is not an image reference pinned by tag and digest")
+    if match["tag"] == "latest":
+        raise ValueError("uses the mutable tag 'latest'")
+    return PinnedImage(match["repo"], match["tag"], match["digest"])
+
+
+@dataclass(frozen=True)
+class OnePasswordRef:
+    """``op://vault/item/[section/]field``."""
+
+    vault: str
+    item: str
+    section: str | None
+    field: str
+
+    @property
+    def uri(self) -> str:
+        middle = f"{self.section}/" if self.section else ""
+        return f"op://{self.vault}/{self.item}/{middle}{self.field}"
+
+
+@dataclass(frozen=True)
+class SecretSource:
+    """Where one secret comes from: generated, a Pulumi config secret, 1Password, or nowhere."""
+
+    kind: Literal["generate", "config", "onepassword", "none"]
+    length: int = 0
+    config_key: str = ""
+    op_ref: OnePasswordRef | None = None
+
+
+_GENERATE = re.compile(r"^generate(?::(\d+))?$")
+_CONFIG_SOURCE = re.compile(r"^config:([A-Za-z][A-Za-z0-9_]*)$")
+
+
+def parse_secret_source(value: str, *, default_length: int) -> SecretSource:
+    """Parse ``generate[:N]``, ``config:<key>``, ``op://vault/item/[section/]field`` or ``none``.
+
+    Messages never contain the value: an operator may have pasted the secret itself here.
+    """
+    if value == "none":
+        return SecretSource("none")
+    if match := _GENERATE.match(value):
+        length = int(match[1]) if match[1] else default_length
+        if not 16 <= length <= 128:
+            raise ValueError("asks for a generated length outside 16..128")
+        return SecretSource("generate", length=length)
+    if match := _CONFIG_SOURCE.match(value):
+        return SecretSource("config", config_key=match[1])
+    if value.startswith("op://"):
+        return SecretSource("onepassword", op_ref=parse_op_ref(value))
+    raise ValueError("is not a known secret source")
+
+
+def parse_op_ref(value: str) -> OnePasswordRef:
+    if "?" in value or "#" in value:
+        raise ValueError("is a 1Password reference with query attributes, which are not supported")
+    parts = value.removeprefix("op://").split("/")
+    if len(parts) not in (3, 4) or any(not p.strip() for p in parts):
+        raise ValueError("is a malformed 1Password reference")
+    if len(parts) == 3:
+        return OnePasswordRef(parts[0], parts[1], None, parts[2])
+    return OnePasswordRef(parts[0], parts[1], parts[2], parts[3])
+
+
+# --- settings models -----------------------------------------------------------------------------
+
+_BIND_DESC = "an IP address to bind on, e.g. 127.0.0.1 (loopback) or 0.0.0.0"
+
+
+class EngineSettings(_Model):
+    host: str = Field(
+        "unix:///var/run/docker.sock",
+        description="the container engine's Docker-compatible API, e.g. unix:///run/podman/podman.sock",
+    )
+    socket_gid: int | None = Field(
+        None, ge=0, le=2**31 - 1, description="the numeric group id owning the engine socket"
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme == "unix":
+            if not parts.path.startswith("/"):
+                raise ValueError("is a unix socket URI without an absolute path")
+        elif parts.scheme in ("tcp", "ssh"):
+            if not parts.hostname:
+                raise ValueError("has no host name")
+        else:
+            raise ValueError("is not a unix://, tcp:// or ssh:// URI")
+        return value
+
+    @property
+    def socket_path(self) -> str | None:
+        """The socket's path when the engine is local (unix://), else None."""
+        parts = urlsplit(self.host)
+        return parts.path if parts.scheme == "unix" else None
+
+
+def _check_http_url(value: str, *, what: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"is not an http(s) URL with a host ({what})")
+    if parts.username or parts.password:
+        raise ValueError("carries credentials in the URL")
+    try:
+        parts.port
+    except ValueError as exc:
+        raise ValueError("has an invalid port") from exc
+    return value.rstrip("/")
+
+
+def _check_bind_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError as exc:
+        raise ValueError("is not an IP address") from exc
+    return value
+
+
+class CoderSettings(_Model):
+    repository: str = Field(
+        "ghcr.io/coder/coder", description="the Coder image repository, ghcr.io/coder/coder"
+    )
+    version: str = Field(..., description="a Coder release tag such as v2.26.6")
+    digest: str = Field(..., description="the image digest for that tag, sha256:<64 hex>")
+    access_url: str = Field(
+        ...,
+        description="the URL users reach Coder at, e.g. https://coder.example.com "
+        "(required: without it Coder opens a public tunnel)",
+    )
+    wildcard_access_url: str | None = Field(
+        None, description='a wildcard host such as "*.coder.example.com"'
+    )
+    port: int = Field(7080, ge=1, le=65535, description="a TCP port number 1..65535")
+    bind_address: str = Field("127.0.0.1", description=_BIND_DESC)
+    network: Literal["bridge", "host"] = Field(
+        "bridge", description="'bridge' (published port) or 'host' (host networking)"
+    )
+    telemetry: bool = Field(False, description="true or false")
+    restart: Literal["no", "on-failure", "always", "unless-stopped"] = Field(
+        "unless-stopped", description="a restart policy: no, on-failure, always, unless-stopped"
+    )
+    health_timeout_seconds: int = Field(
+        300, ge=10, le=3600, description="seconds to wait for /healthz, 10..3600"
+    )
+    container_name: str | None = Field(None, description="a container name [a-zA-Z0-9_.-]")
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if value == "latest" or not _SEMVER_TAG.match(value):
+            raise ValueError("is not a pinned release tag")
+        return value
+
+    @field_validator("digest")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        if not _SHA256.match(value):
+            raise ValueError("is not a sha256 digest")
+        return value
+
+    @field_validator("access_url")
+    @classmethod
+    def _access_url(cls, value: str) -> str:
+        return _check_http_url(value, what="access URL")
+
+    @field_validator("wildcard_access_url")
+    @classmethod
+    def _wildcard(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^\*\.[A-Za-z0-9.-]+(:\d+)?$", value):
+            raise ValueError("is not a wildcard host")
+        return value
+
+    @field_validator("bind_address")
+    @classmethod
+    def _bind(cls, value: str) -> str:
+        return _check_bind_address(value)
+
+    @field_validator("container_name")
+    @classmethod
+    def _container_name(cls, value: str | None) -> str | None:
+        if value is not None and not _CONTAINER_NAME.match(value):
+            raise ValueError("is not a valid container name")
+        return value
+
+    @property
+    def image(self) -> PinnedImage:
+        return PinnedImage(self.repository, self.version, self.digest)
+
+
+# PostgreSQL 15, the major version of the host server on vermissian and of Debian 12's pg_dump
+# (pg_dump must not be older than the server it dumps).
+DEFAULT_POSTGRES_IMAGE = (
+    "docker.io/library/postgres:15-bookworm"
+    "@sha256:539ceaaae49b3a7c8a04467cf00cc6788d8e3f1675df41860d86eebc4c40524f"
+)
+
+
+def _check_identifier(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError("is not a lower-case PostgreSQL identifier")
+    return value
+
+
+class _DatabaseCommon(_Model):
+    name: str = Field("coder", description="a lower-case PostgreSQL identifier")
+    user: str = Field("coder", description="a lower-case PostgreSQL identifier")
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = Field(
+        "disable", description="a libpq sslmode: disable, require, verify-ca, verify-full, ..."
+    )
+
+    @field_validator("name", "user")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        return _check_identifier(value)
+
+
+class ContainerDatabase(_DatabaseCommon):
+    mode: Literal["container"]
+    image: str = Field(
+        DEFAULT_POSTGRES_IMAGE, description="a postgres image pinned as repo:tag@sha256:<digest>"
+    )
+    volume_name: str | None = Field(None, description="a volume name [a-zA-Z0-9_.-]")
+    host_port: int = Field(
+        15432, ge=1024, le=65535, description="a loopback port 1024..65535 for the deploy machine"
+    )
+    container_name: str | None = Field(None, description="a container name [a-zA-Z0-9_.-]")
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        parse_pinned_image(value)
+        return value
+
+    @field_validator("volume_name", "container_name")
+    @classmethod
+    def _names(cls, value: str | None) -> str | None:
+        if value is not None and not _CONTAINER_NAME.match(value):
+            raise ValueError("is not a valid container or volume name")
+        return value
+
+
+class ExternalDatabase(_DatabaseCommon):
+    mode: Literal["external"]
+    host: str = Field(..., description="the PostgreSQL server's host name or IP")
+    port: int = Field(5432, ge=1, le=65535, description="a TCP port number 1..65535")
+    admin_user: str = Field("postgres", description="a role that may create roles and databases")
+    admin_database: str = Field("postgres", description="the database the admin connects to")
+    admin_is_superuser: bool = Field(True, description="true or false")
+    coder_host: str | None = Field(
+        None, description="the host Coder's container uses to reach PostgreSQL (default: host)"
+    )
+
+    @field_validator("host", "coder_host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Za-z0-9.:_-]+$", value):
+            raise ValueError("is not a host name or IP address")
+        return value
+
+
+DatabaseSettings = Annotated[
+    Union[ContainerDatabase, ExternalDatabase], Field(discriminator="mode")
+]
+
+
+class BackupSettings(_Model):
+    directory: str = Field(
+        "backups", description="a directory for pg_dump files (relative to the project, or absolute)"
+    )
+    keep: int = Field(7, ge=1, le=1000, description="how many dumps to keep, at least 1")
+    pg_dump: str = Field("pg_dump", description="the pg_dump executable (name or absolute path)")
+
+
+_SECRET_DESC = "generate[:length], config:<key>, op://vault/item/[section/]field, or none"
+
+
+class SecretsSettings(_Model):
+    database_password: str = Field("generate:32", description=_SECRET_DESC)
+    database_admin_password: str = Field("generate:32", description=_SECRET_DESC)
+    provisioner_psk: str = Field("generate:48", description=_SECRET_DESC)
+    admin_password: str = Field("generate:24", description=_SECRET_DESC)
+    op_service_account_token: str = Field("none", description=_SECRET_DESC)
+    codex_auth: str = Field("none", description=_SECRET_DESC)
+    registry_password: str = Field("none", description=_SECRET_DESC)
+
+    @field_validator("*")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        parse_secret_source(value, default_length=32)
+        return value
+
+    @model_validator(mode="after")
+    def _required(self) -> "SecretsSettings":
+        for required in ("database_password", "provisioner_psk", "admin_password"):
+            if getattr(self, required) == "none":
+                raise _FieldError(required, "may not be 'none': this secret is required")
+        return self
+
+    def source(self, name: str) -> SecretSource:
+        return parse_secret_source(getattr(self, name), default_length=32)
+
+
+class _FieldError(ValueError):
+    """A model-level check that belongs to one field, so the error names that field's key."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(problem)
+        self.field = field
+
+
+class AdminSettings(_Model):
+    email: str = Field("admin@egoengine.local", description="an e-mail address for the first admin")
+    username: str = Field("admin", description="a Coder user name [a-z0-9-], 1..32 characters")
+    full_name: str = Field("egoengine admin", description="the admin's display name")
+    token_name: str = Field("egoengine-operator", description="a token name [a-z0-9-]")
+    token_lifetime_hours: int = Field(
+        168, ge=1, le=87600, description="token lifetime in hours, 1..87600"
+    )
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not re.match(r"^[^@\s]+@[^@\s]+$", value):
+            raise ValueError("is not an e-mail address")
+        return value
+
+    @field_validator("username", "token_name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not re.match(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$", value):
+            raise ValueError("is not a lower-case name of letters, digits and dashes")
+        return value
+
+
+class Settings(_Model):
+    """Everything the program reads from a stack's configuration."""
+
+    stack: str
+    engine: EngineSettings = EngineSettings()
+    coder: CoderSettings
+    database: DatabaseSettings = Field(
+        default_factory=lambda: ContainerDatabase(mode="container"),
+        description="mode: container or external",
+    )
+    backup: BackupSettings = BackupSettings()
+    secrets: SecretsSettings = SecretsSettings()
+    admin: AdminSettings = AdminSettings()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "Settings":
+        if isinstance(self.database, ExternalDatabase):
+            if self.secrets.database_admin_password.startswith("generate"):
+                raise _FieldError(
+                    "secrets.databaseAdminPassword",
+                    "cannot be generated for an external server (its admin password already exists)",
+                )
+        return self
+
+    @property
+    def name_prefix(self) -> str:
+        """Prefix of engine-visible names (containers, volumes), stable per stack."""
+        return f"egoengine-{self.stack}"
+
+
+# --- host facts ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """Read-only facts about the deploy machine (injected so tests and the offline plan can stub)."""
+
+    socket_gid: Callable[[str], int | None]
+
+
+def _stat_socket_gid(path: str) -> int | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_gid if stat.S_ISSOCK(info.st_mode) else None
+
+
+LOCAL_HOST = HostFacts(socket_gid=_stat_socket_gid)
+
+
+@dataclass(frozen=True)
+class ResolvedSettings:
+    """Settings plus what was looked up on the host."""
+
+    settings: Settings
+    socket_gid: int | None
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+_TOP_LEVEL_KEYS = ("engine", "coder", "database", "backup", "secrets", "admin")
+
+
+def _camel_path(loc: tuple[Any, ...]) -> str:
+    # Discriminated-union tags ('container' / 'external') appear in the location; they are not keys.
+    parts = [str(p) for p in loc if p not in ("container", "external")]
+    return ".".join(to_camel(p) if isinstance(p, str) and "_" in p else p for p in parts)
+
+
+def _describe(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    """The ``description`` of the field at ``loc``: what the operator is expected to give."""
+    current: Any = model
+    description = "a value as documented in the README's configuration reference"
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part)) or next(
+                (f for f in current.model_fields.values() if f.alias == part), None
+            )
+            if field is None:
+                if part in ("container", "external"):
+                    current = ContainerDatabase if part == "container" else ExternalDatabase
+                    continue
+                return description
+            description = field.description or description
+            annotation = field.annotation
+            inner = [a for a in getattr(annotation, "__args__", ()) if isinstance(a, type)]
+            current = annotation if isinstance(annotation, type) else (inner[0] if inner else None)
+        else:
+            return description
+    return description
+
+
+def parse_settings(stack: str, values: Mapping[str, Any]) -> Settings:
+    """Validate raw config objects (``{"coder": {...}, ...}``) into ``Settings``.
+
+    Raises ``ConfigError`` naming the first bad key.
+    """
+    try:
+        return Settings.model_validate({"stack": stack, **values})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(error["loc"])
+        problem = error["msg"].removeprefix("Value error, ")
+        ctx_error = error.get("ctx", {}).get("error")
+        if isinstance(ctx_error, _FieldError):
+            loc = loc + tuple(ctx_error.field.split("."))
+        if error["type"] == "missing":
+            problem = "is missing"
+        elif error["type"] == "extra_forbidden":
+            problem = "is not a known setting"
+        elif error["type"] == "union_tag_invalid":
+            problem = "is not a known mode"
+            loc = loc + ("mode",)
+        elif error["type"] == "union_tag_not_found":
+            problem = "is missing"
+            loc = loc + ("mode",)
+        elif not problem.startswith(("is ", "may ", "has ", "uses ", "asks ", "carries ", "cannot ")):
+            problem = f"is invalid ({problem[0].lower()}{problem[1:]})"
+        key = f"{NAMESPACE}:{_camel_path(loc)}"
+        raise ConfigError(key, problem, _describe(Settings, loc)) from None
+
+
+def resolve_host_facts(settings: Settings, host: HostFacts) -> ResolvedSettings:
+    gid = settings.engine.socket_gid
+    if gid is None and settings.engine.socket_path is not None:
+        gid = host.socket_gid(settings.engine.socket_path)
+        if gid is None:
+            raise ConfigError(
+                f"{NAMESPACE}:engine.socketGid",
+                f"is not set and the engine socket {settings.engine.socket_path} cannot be found here",
+                "the numeric group id owning the engine socket, or a reachable "
+                "egoengine:engine.host (is Docker or Podman running?)",
+            )
+    if gid is None:
+        raise ConfigError(
+            f"{NAMESPACE}:engine.socketGid",
+            "is required for a remote engine",
+            "the numeric group id owning the engine socket on that host",
+        )
+    return ResolvedSettings(settings, gid)
+
+
+def load(host: HostFacts = LOCAL_HOST) -> ResolvedSettings:
+    """Read this stack's config through ``pulumi.Config`` and validate it."""
+    config = pulumi.Config(NAMESPACE)
+    values: dict[str, Any] = {}
+    for key in _TOP_LEVEL_KEYS:
+        try:
+            value = config.get_object(key)
+        except ValueError:
+            raise ConfigError(
+                f"{NAMESPACE}:{key}", "is not valid YAML/JSON", "an object (see the README)"
+            ) from None
+        if value is not None:
+            values[key] = value
+    return resolve_host_facts(parse_settings(pulumi.get_stack(), values), host)
+
+
+def config_secret(key: str, *, referenced_by: str) -> pulumi.Output[str]:
+    """A ``egoengine:<key>`` config secret, named by a ``config:<key>`` secret source."""
+    value = pulumi.Config(NAMESPACE).get_secret(key)
+    if value is None:
+        raise ConfigError(
+            f"{NAMESPACE}:{key}",
+            f"is not set (it is named by {referenced_by})",
+            f"a secret: pulumi config set --secret {NAMESPACE}:{key} <value>",
+        )
+    return value
+
+
+def onepassword_token() -> pulumi.Output[str]:
+    """The 1Password service-account token from the provider's own config key."""
+    value = pulumi.Config("onepassword").get_secret("serviceAccountToken")
+    if value is None:
+        raise ConfigError(
+            "onepassword:serviceAccountToken",
+            "is not set but a secret source uses op://",
+            "a service-account token: pulumi config set --secret onepassword:serviceAccountToken <token>",
+        )
+    return value

@@ -1,0 +1,301 @@
+"""An engine-like mocked Pulumi engine: runs the program without the Pulumi CLI.
+
+Pulumi's stock mock monitor hides resource options and ignores ``additional_secret_outputs``.
+This one records every registration with its options (``protect``, ``retain_on_delete``,
+``delete_before_replace``, ``depends_on``, ...), applies ``additional_secret_outputs`` as the engine
+does, and in preview leaves computed outputs unknown, so tests and the offline plan see what the
+engine would see. Providers, 1Password and registry look-ups are stubbed by ``Stubs``.
+
+One implementation, shared by the unit tests and ``tools.plan``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks, rpc, settings as runtime_settings
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT = "egoengine"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+SECRET_KEY, SECRET_SIG = rpc._special_sig_key, rpc._special_secret_sig
+
+
+def is_secret_value(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_KEY) == SECRET_SIG
+
+
+def plaintext_strings(value: Any) -> Iterator[str]:
+    """Every string in ``value`` that is NOT inside a secret wrapper (what state would show)."""
+    if is_secret_value(value):
+        return
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from plaintext_strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from plaintext_strings(item)
+
+
+def unwrap(value: Any) -> Any:
+    """``value`` with secret wrappers removed (for assertions on the plaintext)."""
+    if is_secret_value(value):
+        return unwrap(value["value"])
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+# --- stubs ---------------------------------------------------------------------------------------
+
+
+def _digest_of(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Stubs:
+    """What the outside world answers: 1Password items, registry digests, generated values."""
+
+    onepassword_items: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """(vault name, item title) -> getItem result (camelCase keys)."""
+    unreadable_items: set[tuple[str, str]] = field(default_factory=set)
+    registry_digests: dict[str, str] = field(default_factory=dict)
+    """image name -> sha256 digest for ``docker.get_registry_image``."""
+    generated: Callable[[str, int], str] = lambda name, length: hashlib.sha256(
+        name.encode()
+    ).hexdigest()[:length]
+    command_stdout: Callable[[str, dict[str, Any]], str] = lambda name, inputs: ""
+
+    def new_outputs(self, typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        """Computed outputs a real provider would return after a create."""
+        if typ == "docker:index/remoteImage:RemoteImage":
+            image = str(inputs.get("name", ""))
+            digest = image.split("@", 1)[1] if "@" in image else _digest_of(image)
+            return {"imageId": _digest_of(image), "repoDigest": f"{image.split(':')[0]}@{digest}"}
+        if typ == "random:index/randomPassword:RandomPassword":
+            value = self.generated(name, int(inputs.get("length", 16)))
+            return {"result": value, "bcryptHash": "$2a$10$" + hashlib.sha256(value.encode()).hexdigest()}
+        if typ == "command:local:Command":
+            return {"stdout": self.command_stdout(name, unwrap(inputs)), "stderr": ""}
+        if typ.startswith("pulumi-python:dynamic/coder:Admin"):
+            return {
+                "user_id": f"user-{name}",
+                "organization_id": "org-default",
+                "token": self.generated(f"{name}-token", 40),
+            }
+        if typ.startswith("pulumi-python:dynamic/coder:Template"):
+            digest = str(unwrap(inputs).get("content_hash", ""))
+            return {"template_id": f"template-{name}", "active_version_id": f"version-{digest[-12:]}"}
+        return {}
+
+    def call(self, token: str, args: dict[str, Any]) -> dict[str, Any]:
+        if token == "onepassword:index/getVault:getVault":
+            name = args["name"]
+            return {"uuid": f"vault-{name}", "name": name, "description": ""}
+        if token == "onepassword:index/getItem:getItem":
+            key = (str(args["vault"]).removeprefix("vault-"), args["title"])
+            if key in self.unreadable_items or key not in self.onepassword_items:
+                raise RuntimeError(f"item {key[1]!r} not found or not accessible")
+            return {"vault": args["vault"], "title": args["title"], "uuid": f"item-{key[1]}", **self.onepassword_items[key]}
+        if token == "docker:index/getRegistryImage:getRegistryImage":
+            name = args["name"]
+            return {"name": name, "sha256Digest": self.registry_digests.get(name, _digest_of(name))}
+        raise NotImplementedError(f"no stub for invoke {token}")
+
+
+# --- the engine-like monitor ---------------------------------------------------------------------
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    provider: str
+    inputs: dict[str, Any]
+    """Inputs as the engine receives them (secret values stay wrapped)."""
+    outputs: dict[str, Any]
+    protect: bool
+    retain_on_delete: bool
+    delete_before_replace: bool
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    additional_secret_outputs: list[str]
+    ignore_changes: list[str]
+    replace_on_changes: list[str]
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def __init__(self, stubs: Stubs, preview: bool) -> None:
+        self.stubs, self.preview = stubs, preview
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        outputs = dict(args.inputs)
+        if args.typ.startswith("pulumi:providers:"):
+            return f"{args.name}-provider-id", outputs
+        if self.preview:
+            # A resource to be created: the engine knows its inputs, not its computed outputs.
+            return "", outputs
+        outputs.update(self.stubs.new_outputs(args.typ, args.name, args.inputs))
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        return self.stubs.call(args.token, dict(args.args))
+
+
+class EngineLikeMonitor(mocks.MockMonitor):
+    def __init__(self, mocks_: _Mocks) -> None:
+        super().__init__(mocks_)
+        self.registrations: dict[str, Registration] = {}
+        self.invokes: list[tuple[str, dict[str, Any]]] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        state = rpc.deserialize_properties(response.object) if request.custom else {}
+        for key in request.additionalSecretOutputs:
+            if key in state and not is_secret_value(state[key]):
+                state[key] = rpc.wrap_rpc_secret(state[key])
+        self.registrations[response.urn] = Registration(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            custom=bool(request.custom),
+            parent=request.parent,
+            provider=request.provider,
+            inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
+            outputs=state,
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            dependencies=sorted(request.dependencies),
+            property_dependencies={
+                key: sorted(deps.urns) for key, deps in request.propertyDependencies.items()
+            },
+            additional_secret_outputs=list(request.additionalSecretOutputs),
+            ignore_changes=list(request.ignoreChanges),
+            replace_on_changes=list(request.replaceOnChanges),
+        )
+        if not request.custom:
+            return response
+        self.resources[response.urn] = mocks.MockMonitor.ResourceRegistration(
+            response.urn, response.id, state
+        )
+        return resource_pb2.RegisterResourceResponse(
+            urn=response.urn,
+            id=response.id,
+            object=_sync_await(rpc.serialize_properties(state, {})),
+        )
+
+    def Invoke(self, request: Any) -> Any:
+        self.invokes.append((request.tok, rpc.deserialize_properties(request.args)))
+        return super().Invoke(request)
+
+
+# --- running a program ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputValue:
+    value: Any
+    secret: bool
+    known: bool
+
+
+@dataclass
+class EngineRun:
+    stack: str
+    preview: bool
+    registrations: dict[str, Registration]
+    invokes: list[tuple[str, dict[str, Any]]]
+    outputs: dict[str, OutputValue]
+
+    def by_type(self, typ: str) -> list[Registration]:
+        return [r for r in self.registrations.values() if r.type == typ]
+
+    def one(self, typ: str, name_suffix: str = "") -> Registration:
+        found = [r for r in self.by_type(typ) if r.name.endswith(name_suffix)]
+        if len(found) != 1:
+            raise AssertionError(f"expected one {typ} named *{name_suffix}, found {[r.name for r in found]}")
+        return found[0]
+
+    def named(self, name: str) -> Registration:
+        return next(r for r in self.registrations.values() if r.name == name)
+
+
+def _config_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def load_stack_config(
+    stack: str, placeholder: Callable[[str], str] = lambda key: f"[secret {key}]"
+) -> tuple[dict[str, str], list[str]]:
+    """A stack file's config as ``set_all_config`` wants it; ``secure:`` values -> placeholders."""
+    path = PROJECT_DIR / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"no stack file {path.name} in {PROJECT_DIR}")
+    document = yaml.safe_load(path.read_text()) or {}
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in (document.get("config") or {}).items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[key] = placeholder(key)
+            secret_keys.append(key)
+        else:
+            config[key] = _config_value(value)
+    return config, secret_keys
+
+
+def run(
+    program: Callable[[], dict[str, pulumi.Output]],
+    *,
+    stack: str,
+    config: dict[str, str],
+    secret_keys: list[str] | None = None,
+    preview: bool = False,
+    stubs: Stubs | None = None,
+) -> EngineRun:
+    """Run ``program`` on the mocked engine and return everything it registered."""
+    stubs = stubs or Stubs()
+    monitor = EngineLikeMonitor(_Mocks(stubs, preview))
+    runtime_settings.ROOT.set(None)  # a fresh root stack for every run
+    pulumi.runtime.set_mocks(
+        monitor.mocks,
+        project=PROJECT,
+        stack=stack,
+        preview=preview,
+        monitor=monitor,
+    )
+    pulumi.runtime.set_all_config(config, secret_keys or [])
+    runtime_settings.SETTINGS.rpc_manager.clear()
+    outputs: dict[str, OutputValue] = {}
+
+    async def body() -> None:
+        for key, value in program().items():
+            out = pulumi.Output.from_input(value)
+            outputs[key] = OutputValue(
+                value=await out.future(with_unknowns=True),
+                secret=await out.is_secret(),
+                known=await out.is_known(),
+            )
+
+    _sync_await(run_pulumi_func(body))
+    return EngineRun(stack, preview, dict(monitor.registrations), list(monitor.invokes), outputs)
