@@ -1,0 +1,1 @@
+"""Tests against a real, throwaway PostgreSQL 15 cluster started by ``conftest.py``."""

@@ -1,0 +1,1 @@
+"""Command-line helpers for operators (run as ``python -m tools.<name>``)."""
