@@ -120,12 +120,15 @@ def read_onepassword(
             vault = onepassword.get_vault(name=ref.vault, opts=invoke_opts)
             item = onepassword.get_item(vault=vault.uuid, title=ref.item, opts=invoke_opts)
         except Exception as exc:  # noqa: BLE001 - the provider's error becomes one clear line
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(
+            error = ConfigError(
                 key,
-                f"the 1Password item '{ref.item}' in vault '{ref.vault}' could not be read ({reason})",
+                f"the 1Password item '{ref.item}' in vault '{ref.vault}' could not be read",
                 _PERMISSIONS_HINT,
-            ) from None
+            )
+            # A failed invoke also fails the run with the provider's raw error; logging ours
+            # first puts the item's name and the permissions rule in front of the operator.
+            pulumi.log.error(str(error))
+            raise error from exc
         value = pick_field(item, ref)
         if value is None:
             raise ConfigError(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,6 +214,23 @@ class EngineLikeMonitor(mocks.MockMonitor):
 # --- running a program ---------------------------------------------------------------------------
 
 
+class ProgramFailed(Exception):
+    """The program failed on a non-RunError (e.g. a failed invoke); carries the logged errors."""
+
+    def __init__(self, message: str, errors: list[str]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+class _LogRecorder(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @dataclass(frozen=True)
 class OutputValue:
     value: Any
@@ -227,6 +245,8 @@ class EngineRun:
     registrations: dict[str, Registration]
     invokes: list[tuple[str, dict[str, Any]]]
     outputs: dict[str, OutputValue]
+    logs: list[tuple[str, str]] = field(default_factory=list)
+    """(level, message) of every engine log line the program wrote."""
 
     def by_type(self, typ: str) -> list[Registration]:
         return [r for r in self.registrations.values() if r.type == typ]
@@ -276,16 +296,24 @@ def run(
     """Run ``program`` on the mocked engine and return everything it registered."""
     stubs = stubs or Stubs()
     monitor = EngineLikeMonitor(_Mocks(stubs, preview))
+    recorder = _LogRecorder()
+    logger = logging.getLogger(f"egoengine.mock_engine.{id(recorder)}")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(recorder)
     runtime_settings.ROOT.set(None)  # a fresh root stack for every run
     pulumi.runtime.set_mocks(
         monitor.mocks,
         project=PROJECT,
         stack=stack,
         preview=preview,
+        logger=logger,
         monitor=monitor,
     )
     pulumi.runtime.set_all_config(config, secret_keys or [])
+    # Nothing pending from an earlier run (a failed one leaves tasks behind) may leak into this one.
     runtime_settings.SETTINGS.rpc_manager.clear()
+    runtime_settings.SETTINGS.outputs.clear()
     outputs: dict[str, OutputValue] = {}
 
     async def body() -> None:
@@ -297,5 +325,15 @@ def run(
                 known=await out.is_known(),
             )
 
-    _sync_await(run_pulumi_func(body))
-    return EngineRun(stack, preview, dict(monitor.registrations), list(monitor.invokes), outputs)
+    try:
+        _sync_await(run_pulumi_func(body))
+    except pulumi.RunError:
+        raise
+    except Exception as exc:
+        # As the CLI does, show the program's own error lines before the raw failure.
+        errors = [r.getMessage() for r in recorder.records if r.levelno >= logging.ERROR]
+        raise ProgramFailed(errors[0] if errors else str(exc), errors) from exc
+    finally:
+        logger.removeHandler(recorder)
+    logs = [(r.levelname.lower(), r.getMessage()) for r in recorder.records]
+    return EngineRun(stack, preview, dict(monitor.registrations), list(monitor.invokes), outputs, logs)
