@@ -338,6 +338,14 @@ class BackupSettings(_Model):
     keep: int = Field(7, ge=1, le=1000, description="how many dumps to keep, at least 1")
     pg_dump: str = Field("pg_dump", description="the pg_dump executable (name or absolute path)")
 
+    @field_validator("directory", "pg_dump")
+    @classmethod
+    def _plain_path(cls, value: str) -> str:
+        # Both end up in a command line: keep them to characters that need no quoting.
+        if not re.match(r"^[A-Za-z0-9_./-]+$", value) or ".." in value.split("/"):
+            raise ValueError("has characters outside [A-Za-z0-9_./-] or a '..' component")
+        return value
+
 
 _SECRET_DESC = "generate[:length], config:<key>, op://vault/item/[section/]field, or none"
 
@@ -550,7 +558,8 @@ def load(host: HostFacts = LOCAL_HOST) -> ResolvedSettings:
     for key in _TOP_LEVEL_KEYS:
         try:
             value = config.get_object(key)
-        except ValueError:
+        except (ValueError, pulumi.ConfigTypeError):
+            # Pulumi's own message echoes the value, which may be a misplaced secret.
             raise ConfigError(
                 f"{NAMESPACE}:{key}", "is not valid YAML/JSON", "an object (see the README)"
             ) from None

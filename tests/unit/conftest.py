@@ -40,11 +40,14 @@ def vermissian_items(marker: Callable[[str], str] = lambda s: f"value-of-{s}") -
     }
 
 
-def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> tuple[dict[str, str], list[str]]:
+def stack_config(
+    stack: str, overrides: dict[str, Any] | None = None, *, op_token: str | None = "deploy-token"
+) -> tuple[dict[str, str], list[str]]:
     """The stack file's config, the deploy's 1Password token set, and object keys replaced."""
     config, secret_keys = mock_engine.load_stack_config(stack)
-    config.setdefault(OP_TOKEN_KEY, "deploy-service-account-token")
-    secret_keys.append(OP_TOKEN_KEY)
+    if op_token is not None:
+        config.setdefault(OP_TOKEN_KEY, op_token)
+        secret_keys.append(OP_TOKEN_KEY)
     for key, value in (overrides or {}).items():
         config[key] = value if isinstance(value, str) else json.dumps(value)
     return config, secret_keys
@@ -58,8 +61,9 @@ def run_stack(
     extra_secrets: dict[str, str] | None = None,
     stubs: mock_engine.Stubs | None = None,
     socket_gid: int | None = SOCKET_GID,
+    op_token: str | None = "deploy-token",
 ) -> mock_engine.EngineRun:
-    config, secret_keys = stack_config(stack, overrides)
+    config, secret_keys = stack_config(stack, overrides, op_token=op_token)
     for key, value in (extra_secrets or {}).items():
         config[key] = value
         secret_keys.append(key)
