@@ -1,0 +1,51 @@
+# Operator entry points. `make dev` brings up the embedded dev stack; `make test` runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+STACK ?= dev
+# A local file backend inside the project: never touches the user's global `pulumi login`.
+export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
+export PULUMI_SKIP_UPDATE_CHECK := true
+
+SYSTEM_PACKAGES := podman runc skopeo buildah docker-registry busybox-static postgresql
+
+.PHONY: venv test test-unit system-deps dev preview plan bench clean
+
+$(VENV)/.installed: requirements.txt requirements-test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements-test.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+## Run every test: unit tests on the mocked engine, and integration tests against real Podman,
+## an OCI registry and PostgreSQL (their packages: `sudo make system-deps`).
+test: venv
+	$(VENV)/bin/pytest -q
+
+## Only the tests that need no system service.
+test-unit: venv
+	$(VENV)/bin/pytest -q -m "not integration"
+
+## Debian packages the integration tests start (run as root).
+system-deps:
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES)
+
+## Bring up the dev stack on this machine (needs the Pulumi CLI and a Docker or Podman socket).
+dev: venv
+	@bash tools/dev-up.sh
+
+preview: venv
+	pulumi preview -s $(STACK) --policy-pack policy --diff
+
+## The resource tree, dependencies and policy findings of a stack, without the Pulumi CLI.
+plan: venv
+	$(VENV)/bin/python -m tools.plan $(STACK)
+
+bench: venv
+	$(VENV)/bin/python -m tools.bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache
