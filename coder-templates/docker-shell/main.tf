@@ -1,0 +1,241 @@
+# docker-shell: runs the stack's pinned egoengine image directly (no Envbuilder layer), with a
+# persistent home volume and the Codex auth startup step. The variables without a template-only
+# meaning (workspace_image, workspace_user, docker_socket, op_service_account_token) are set by
+# the egoengine stack when it pushes this template; see README.md.
+
+terraform {
+  required_version = ">= 1.5"
+  required_providers {
+    coder = {
+      source  = "coder/coder"
+      version = "~> 2.12"
+    }
+    docker = {
+      source  = "kreuzwerker/docker"
+      version = "~> 3.6"
+    }
+  }
+}
+
+# --- Variables passed by the stack (names: components/template_variables.py) -----------------
+
+variable "workspace_image" {
+  description = "Immutable workspace image reference, repo:tag@sha256:<digest> (set by the stack)."
+  type        = string
+
+  validation {
+    condition     = !endswith(var.workspace_image, ":latest") && can(regex("^[^@\\s]+@sha256:[0-9a-f]{64}$", var.workspace_image))
+    error_message = "workspace_image must be an immutable reference repo:tag@sha256:<digest>, not a mutable tag such as :latest."
+  }
+}
+
+variable "workspace_user" {
+  description = "The image's user; the agent runs as this user and home is /home/<user>."
+  type        = string
+  default     = "joshsymonds"
+
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_-]*$", var.workspace_user))
+    error_message = "workspace_user must be a plain Unix user name (lowercase letters, digits, '_' or '-')."
+  }
+}
+
+variable "docker_socket" {
+  description = "Engine socket URI the workspace containers are created through; empty uses the provider default."
+  type        = string
+  default     = ""
+}
+
+variable "op_service_account_token" {
+  description = "1Password service-account token handed to the workspace agent; empty disables the Codex auth step."
+  type        = string
+  sensitive   = true
+  default     = ""
+}
+
+# --- Template-only variables ---------------------------------------------------------------------
+
+variable "entrypoint_shell" {
+  description = "Shell (looked up with /usr/bin/env) that runs the Coder agent init script as a login shell."
+  type        = string
+  default     = "sh"
+}
+
+provider "coder" {}
+
+provider "docker" {
+  # null keeps the provider's own default when the stack passes no socket.
+  host = var.docker_socket != "" ? var.docker_socket : null
+}
+
+data "coder_provisioner" "me" {}
+data "coder_workspace" "me" {}
+data "coder_workspace_owner" "me" {}
+
+locals {
+  home_dir       = "/home/${var.workspace_user}"
+  container_name = "coder-${data.coder_workspace_owner.me.name}-${lower(data.coder_workspace.me.name)}"
+
+  git_author_name  = coalesce(data.coder_workspace_owner.me.full_name, data.coder_workspace_owner.me.name)
+  git_author_email = data.coder_workspace_owner.me.email
+  git_env = {
+    GIT_AUTHOR_NAME     = local.git_author_name
+    GIT_AUTHOR_EMAIL    = local.git_author_email
+    GIT_COMMITTER_NAME  = local.git_author_name
+    GIT_COMMITTER_EMAIL = local.git_author_email
+  }
+
+  # Where `ee sync` records the files it mirrors; secret-cleanup.sh deletes them at stop.
+  secret_manifest_path = "${local.home_dir}/.local/state/ee/synced-files"
+  ee_env = {
+    EE_SYNC_MANIFEST_PATH     = local.secret_manifest_path
+    WORKSPACE_SECRET_MANIFEST = local.secret_manifest_path
+  }
+
+  # The token reaches the workspace only through the agent env (not the container env, which
+  # `docker inspect` shows), and only when the stack set one.
+  op_env = var.op_service_account_token == "" ? {} : { OP_SERVICE_ACCOUNT_TOKEN = var.op_service_account_token }
+
+  # The workspace container reaches a loopback access URL through the engine's host gateway.
+  agent_init_script = replace(coder_agent.main.init_script, "/localhost|127\\.0\\.0\\.1/", "host.docker.internal")
+}
+
+resource "coder_agent" "main" {
+  arch = data.coder_provisioner.me.arch
+  os   = "linux"
+  dir  = local.home_dir
+
+  env = merge(local.git_env, local.ee_env, local.op_env)
+
+  metadata {
+    display_name = "CPU Usage"
+    key          = "0_cpu_usage"
+    script       = "coder stat cpu"
+    interval     = 10
+    timeout      = 1
+  }
+
+  metadata {
+    display_name = "RAM Usage"
+    key          = "1_ram_usage"
+    script       = "coder stat mem"
+    interval     = 10
+    timeout      = 1
+  }
+
+  metadata {
+    display_name = "Home Disk"
+    key          = "2_home_disk"
+    script       = "coder stat disk --path $HOME"
+    interval     = 60
+    timeout      = 1
+  }
+}
+
+# Startup: ~/.codex/auth.json from 1Password when OP_SERVICE_ACCOUNT_TOKEN is set (never blocks
+# or fails the start).
+resource "coder_script" "codex_auth" {
+  agent_id           = coder_agent.main.id
+  display_name       = "Codex auth"
+  icon               = "/emojis/1f511.png"
+  run_on_start       = true
+  start_blocks_login = false
+  timeout            = 120
+  script             = file("${path.module}/codex-auth.sh")
+}
+
+# Stop: remove what `ee sync` mirrored into the persistent home.
+resource "coder_script" "secret_cleanup" {
+  agent_id     = coder_agent.main.id
+  display_name = "Secret cleanup"
+  icon         = "/emojis/1f9f9.png"
+  run_on_stop  = true
+  timeout      = 60
+  script       = file("${path.module}/secret-cleanup.sh")
+}
+
+resource "docker_image" "workspace" {
+  name         = var.workspace_image
+  keep_locally = true
+}
+
+resource "docker_volume" "home" {
+  name = "coder-${data.coder_workspace.me.id}-home"
+  # The home outlives the container: never replace it because an attribute changed.
+  lifecycle {
+    ignore_changes = all
+  }
+  # Labels track orphaned volumes back to their workspace.
+  labels {
+    label = "coder.owner"
+    value = data.coder_workspace_owner.me.name
+  }
+  labels {
+    label = "coder.owner_id"
+    value = data.coder_workspace_owner.me.id
+  }
+  labels {
+    label = "coder.workspace_id"
+    value = data.coder_workspace.me.id
+  }
+  # Outdated after a rename, but useful when cleaning up dangling volumes.
+  labels {
+    label = "coder.workspace_name_at_creation"
+    value = data.coder_workspace.me.name
+  }
+}
+
+resource "docker_container" "workspace" {
+  count    = data.coder_workspace.me.start_count
+  image    = docker_image.workspace.image_id
+  name     = local.container_name
+  hostname = data.coder_workspace.me.name
+  # The agent runs as the image's user, never root.
+  user = var.workspace_user
+  # Login shell so the image's profile (PATH, ~/.env.local) applies to the agent.
+  entrypoint = ["/usr/bin/env", var.entrypoint_shell, "-lc", local.agent_init_script]
+  # Only the agent token; the image's own Env (PATH, HOME, ...) is inherited unchanged.
+  env = ["CODER_AGENT_TOKEN=${coder_agent.main.token}"]
+
+  host {
+    host = "host.docker.internal"
+    ip   = "host-gateway"
+  }
+
+  volumes {
+    container_path = local.home_dir
+    volume_name    = docker_volume.home.name
+    read_only      = false
+  }
+
+  labels {
+    label = "coder.owner"
+    value = data.coder_workspace_owner.me.name
+  }
+  labels {
+    label = "coder.owner_id"
+    value = data.coder_workspace_owner.me.id
+  }
+  labels {
+    label = "coder.workspace_id"
+    value = data.coder_workspace.me.id
+  }
+  labels {
+    label = "coder.workspace_name"
+    value = data.coder_workspace.me.name
+  }
+}
+
+resource "coder_metadata" "container_info" {
+  count       = data.coder_workspace.me.start_count
+  resource_id = docker_container.workspace[0].id
+
+  item {
+    key   = "image"
+    value = var.workspace_image
+  }
+  item {
+    key   = "home"
+    value = "${local.home_dir} (volume ${docker_volume.home.name})"
+  }
+}

@@ -1,0 +1,1 @@
+"""Tests for the Coder templates in ``coder-templates/``."""
