@@ -1,0 +1,374 @@
+"""Coder's first admin user and the operator API token, as a Pulumi dynamic resource.
+
+Lifecycle (what the engine calls on :class:`AdminProvider`):
+
+- **create**: wait for ``/healthz``; create the first user if there is none, otherwise log in
+  with the configured credentials and adopt that user (or fail clearly when they do not log in);
+  then mint an API token with the configured name and lifetime. A token of that name left from
+  an earlier run is deleted and minted again (its secret cannot be read back).
+- **diff**: compares inputs only and never calls the network, so ``pulumi preview`` stays offline.
+  Nothing is ever replaced: the first user cannot be created twice. A change of ``token_name`` or
+  ``token_lifetime_hours`` mints a new token and deletes the old one. A change of ``email``,
+  ``username``, ``full_name``, ``password`` or ``url`` only re-adopts (logs in again and records
+  the new values): the profile and password are set in Coder when the user is first created and
+  are not pushed later — change them in Coder first, then in the stack config.
+- **delete**: deletes the token (already gone is fine) and leaves the user, who owns templates
+  and workspaces.
+
+Every operation logs in with the admin credentials instead of trusting a stored token, which
+may have expired (Owner tokens are capped by ``CODER_MAX_ADMIN_TOKEN_LIFETIME``, 168h by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, NotRequired, TypedDict
+
+import pulumi
+import pulumi.dynamic
+from pulumi.output import Unknown
+from pulumi.runtime import rpc
+
+from components.coder_api import CoderApiError, CoderClient, CoderError
+
+TYPE_TOKEN = "egoengine:coder:Admin"
+
+# Inputs whose change calls update; everything else (health_timeout_seconds) is operational.
+_COMPARED_INPUTS = (
+    "url",
+    "email",
+    "username",
+    "full_name",
+    "password",
+    "token_name",
+    "token_lifetime_hours",
+)
+_TOKEN_INPUTS = ("token_name", "token_lifetime_hours")
+_INPUT_KEYS = (*_COMPARED_INPUTS, "health_timeout_seconds")
+
+
+# -- values as the dynamic provider host hands them over -----------------------------------------
+# (Shared with coder_template.py.) The host deserializes with unknowns kept during preview, and a
+# secret may arrive wrapped in Pulumi's secret envelope; providers compare and use plain values.
+
+
+def plain(value: Any) -> Any:
+    """``value`` with Pulumi's secret envelopes removed, recursively."""
+    value = rpc.unwrap_rpc_secret(value)
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
+
+
+def contains_unknown(value: Any) -> bool:
+    """True if ``value`` is, or contains, a value the engine does not know yet (preview)."""
+    if isinstance(value, Unknown) or (isinstance(value, str) and value == rpc.UNKNOWN):
+        return True
+    if isinstance(value, dict):
+        return any(contains_unknown(item) for item in value.values())
+    if isinstance(value, list):
+        return any(contains_unknown(item) for item in value)
+    return False
+
+
+def inputs_changed(olds: Mapping[str, Any], news: Mapping[str, Any], keys: tuple[str, ...]) -> bool:
+    """Whether any of ``keys`` differs; an unknown new value counts as a change, and absent or
+    empty optional values (None, "", {}) count as equal."""
+
+    def normalized(value: Any) -> Any:
+        return None if value in (None, "", {}) else value
+
+    return any(
+        contains_unknown(news.get(key)) or normalized(olds.get(key)) != normalized(news.get(key))
+        for key in keys
+    )
+
+
+class CoderAdminError(CoderError):
+    """The admin could not be created, adopted or given a token."""
+
+
+class CoderAdminArgs(TypedDict):
+    url: pulumi.Input[str]
+    """Internal base URL of the Coder server (reachable from the deploy machine)."""
+    email: pulumi.Input[str]
+    username: pulumi.Input[str]
+    full_name: NotRequired[pulumi.Input[str]]
+    password: pulumi.Input[str]
+    """The admin's password; treated as a secret whether or not the caller marked it."""
+    token_name: pulumi.Input[str]
+    token_lifetime_hours: pulumi.Input[int]
+    """Above 168 needs ``CODER_MAX_ADMIN_TOKEN_LIFETIME`` raised on the server."""
+    health_timeout_seconds: pulumi.Input[float]
+
+
+class AdminProvider(pulumi.dynamic.ResourceProvider):
+    """Dynamic provider for the admin user and token. Module-level and stateless apart from
+    plain numbers: dill pickles it into the state by reference to this module, and the
+    provider process (started by Pulumi in the project directory) imports it from there."""
+
+    def __init__(
+        self, *, request_timeout_seconds: float = 30.0, poll_interval_seconds: float = 2.0
+    ) -> None:
+        super().__init__()
+        self.request_timeout_seconds = request_timeout_seconds
+        self.poll_interval_seconds = poll_interval_seconds
+
+    # -- engine calls ----------------------------------------------------------------------------
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.CheckResult:
+        failures: list[pulumi.dynamic.CheckFailure] = []
+        for key in ("url", "email", "username", "password", "token_name"):
+            value = plain(news.get(key))
+            if not contains_unknown(value) and (not isinstance(value, str) or not value):
+                failures.append(pulumi.dynamic.CheckFailure(key, "must be a non-empty string"))
+        for key in ("token_lifetime_hours", "health_timeout_seconds"):
+            value = plain(news.get(key))
+            if contains_unknown(value):
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                failures.append(pulumi.dynamic.CheckFailure(key, "must be a positive number"))
+        return pulumi.dynamic.CheckResult(news, failures)
+
+    def diff(
+        self, _id: str, olds: dict[str, Any], news: dict[str, Any]
+    ) -> pulumi.dynamic.DiffResult:
+        """Offline: compares recorded inputs with the new ones; never replaces."""
+        olds, news = plain(olds), plain(news)
+        return pulumi.dynamic.DiffResult(
+            changes=inputs_changed(olds, news, _COMPARED_INPUTS),
+            replaces=[],
+            delete_before_replace=False,
+        )
+
+    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
+        props = plain(props)
+        with self._client(props) as client:
+            client.wait_until_healthy(float(props["health_timeout_seconds"]))
+            user_id, organization_id = _create_or_adopt(client, props)
+            token, token_id = _mint_token(client, props)
+        return pulumi.dynamic.CreateResult(
+            user_id, _outputs(props, user_id, organization_id, token, token_id)
+        )
+
+    def update(
+        self, _id: str, olds: dict[str, Any], news: dict[str, Any]
+    ) -> pulumi.dynamic.UpdateResult:
+        olds, news = plain(olds), plain(news)
+        with self._client(news) as client:
+            client.wait_until_healthy(float(news["health_timeout_seconds"]))
+            user_id, organization_id = _create_or_adopt(client, news)
+            old_token = str(olds.get("token") or "")
+            old_token_id = str(olds.get("token_id") or "")
+            needs_token = (
+                inputs_changed(olds, news, _TOKEN_INPUTS)
+                or not old_token
+                or not self._token_still_works(news["url"], old_token)
+            )
+            if needs_token:
+                token, token_id = _mint_token(client, news)
+                if old_token_id and old_token_id != token_id:
+                    client.delete_api_key(old_token_id)  # already gone is fine
+            else:
+                token, token_id = old_token, old_token_id
+        return pulumi.dynamic.UpdateResult(
+            _outputs(news, user_id, organization_id, token, token_id)
+        )
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        """Deletes the operator token; the user stays (it owns templates and workspaces)."""
+        props = plain(props)
+        token_id = props.get("token_id")
+        if not token_id:
+            return
+        with self._client(props) as client:
+            _login(client, props, purpose="delete the operator token")
+            client.delete_api_key(str(token_id))
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _client(self, props: Mapping[str, Any], token: str | None = None) -> CoderClient:
+        return CoderClient(
+            str(props["url"]),
+            session_token=token,
+            request_timeout_seconds=self.request_timeout_seconds,
+            startup_grace_seconds=float(props.get("health_timeout_seconds") or 60.0),
+            poll_interval_seconds=self.poll_interval_seconds,
+        )
+
+    def _token_still_works(self, url: str, token: str) -> bool:
+        """A read-only check: does the recorded token still authenticate (not expired/deleted)?"""
+        with CoderClient(
+            url,
+            session_token=token,
+            request_timeout_seconds=self.request_timeout_seconds,
+            startup_grace_seconds=0,
+        ) as client:
+            try:
+                client.me()
+            except CoderApiError as exc:
+                if exc.status == 401:
+                    return False
+                raise
+        return True
+
+
+def _outputs(
+    props: Mapping[str, Any], user_id: str, organization_id: str, token: str, token_id: str
+) -> dict[str, Any]:
+    outs = {key: props[key] for key in _INPUT_KEYS if key in props}
+    outs.update(user_id=user_id, organization_id=organization_id, token=token, token_id=token_id)
+    return outs
+
+
+def _login(client: CoderClient, props: Mapping[str, Any], *, purpose: str) -> None:
+    try:
+        client.login(email=str(props["email"]), password=str(props["password"]))
+    except CoderApiError as exc:
+        if exc.status in (400, 401, 403):
+            raise CoderAdminError(
+                f"cannot log in to Coder at {props['url']} as {props['email']} to {purpose}: {exc}"
+            ) from None
+        raise
+
+
+def _create_or_adopt(client: CoderClient, props: Mapping[str, Any]) -> tuple[str, str]:
+    """Create the first user, or adopt the existing one; leaves ``client`` logged in as it.
+    Returns (user id, organization id)."""
+    email, username = str(props["email"]), str(props["username"])
+    created = None
+    if not client.first_user_exists():
+        try:
+            created = client.create_first_user(
+                email=email,
+                username=username,
+                password=str(props["password"]),
+                full_name=str(props.get("full_name") or ""),
+            )
+        except CoderApiError as exc:
+            if exc.status != 409:  # 409: someone created it since the check; adopt below
+                raise CoderAdminError(
+                    f"creating the first Coder user {username!r} failed: {exc}"
+                ) from None
+    try:
+        client.login(email=email, password=str(props["password"]))
+    except CoderApiError as exc:
+        if created is None and exc.status in (400, 401, 403):
+            raise CoderAdminError(
+                "a first user already exists and the configured credentials do not log in: "
+                f"{exc}. Set the admin email and password in the stack config to that user's "
+                f"(configured email: {email})"
+            ) from None
+        raise
+    me = client.me()
+    if not me.is_owner:
+        raise CoderAdminError(
+            f"the configured admin {me.username!r} ({email}) logs in but is not an Owner in "
+            "Coder; use the first user's credentials, or give this user the Owner role"
+        )
+    organization_id = created.organization_id if created else client.default_organization().id
+    return me.id, organization_id
+
+
+def _mint_token(client: CoderClient, props: Mapping[str, Any]) -> tuple[str, str]:
+    """Mint the operator token; a same-named token is deleted and minted again. Returns
+    (token, token id)."""
+    name = str(props["token_name"])
+    hours = float(props["token_lifetime_hours"])
+    try:
+        token = _create_token(client, name, hours)
+    except CoderApiError as exc:
+        if exc.status != 409:
+            raise
+        existing = client.get_token(name)
+        if existing is not None:
+            client.delete_api_key(existing.id)
+        token = _create_token(client, name, hours)
+    minted = client.get_token(name)
+    if minted is None:
+        raise CoderAdminError(f"Coder minted the token {name!r} but does not list it")
+    return token, minted.id
+
+
+def _create_token(client: CoderClient, name: str, hours: float) -> str:
+    try:
+        return client.create_token(token_name=name, lifetime=timedelta(hours=hours))
+    except CoderApiError as exc:
+        refused_lifetime = exc.status == 400 and "lifetime" in f"{exc.message} {exc.detail}".lower()
+        if refused_lifetime:
+            raise CoderAdminError(
+                f"Coder refused an operator token lifetime of {hours:g} hours: {exc}. Owner "
+                "tokens are capped by CODER_MAX_ADMIN_TOKEN_LIFETIME (168h by default): raise "
+                f"CODER_MAX_ADMIN_TOKEN_LIFETIME on the server (e.g. to {hours:g}h), or lower "
+                "the admin token lifetime in the stack config"
+            ) from None
+        raise
+
+
+class _AdminResource(pulumi.dynamic.Resource, module="coder", name="Admin"):
+    user_id: pulumi.Output[str]
+    organization_id: pulumi.Output[str]
+    token: pulumi.Output[str]
+    token_id: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        props: Mapping[str, Any],
+        opts: pulumi.ResourceOptions,
+        provider: AdminProvider | None = None,
+    ) -> None:
+        outputs = {"user_id": None, "organization_id": None, "token": None, "token_id": None}
+        super().__init__(provider or AdminProvider(), name, {**props, **outputs}, opts)
+
+
+class CoderAdmin(pulumi.ComponentResource):
+    """The first Coder admin and an operator API token (secret)."""
+
+    user_id: pulumi.Output[str]
+    organization_id: pulumi.Output[str]
+    token: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: CoderAdminArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        props: dict[str, Any] = {
+            "url": args["url"],
+            "email": args["email"],
+            "username": args["username"],
+            "full_name": args.get("full_name", ""),
+            "password": pulumi.Output.secret(args["password"]),
+            "token_name": args["token_name"],
+            "token_lifetime_hours": args["token_lifetime_hours"],
+            "health_timeout_seconds": args["health_timeout_seconds"],
+        }
+        user = _AdminResource(
+            f"{name}-user",
+            props,
+            pulumi.ResourceOptions(parent=self, additional_secret_outputs=["token", "password"]),
+        )
+        self.user_id = user.user_id
+        self.organization_id = user.organization_id
+        self.token = pulumi.Output.secret(user.token)
+        self.register_outputs(
+            {
+                "user_id": self.user_id,
+                "organization_id": self.organization_id,
+                "token": self.token,
+            }
+        )
+
+
+__all__ = [
+    "AdminProvider",
+    "contains_unknown",
+    "inputs_changed",
+    "plain",
+    "CoderAdmin",
+    "CoderAdminArgs",
+    "CoderAdminError",
+]

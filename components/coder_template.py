@@ -1,0 +1,396 @@
+"""One Coder template pushed from a directory, as a Pulumi dynamic resource.
+
+Unlike ``coder templates push`` (a new version on every push, coder/coder#15180), a new template
+version is made only when something that goes into a version changed: the directory's content
+hash (computed by the caller with :func:`components.template_archive.content_hash`, so preview
+sees it), the Terraform variables, the sensitive variables, or the provisioner tags.
+
+Lifecycle (what the engine calls on :class:`TemplateProvider`):
+
+- **diff**: offline, compares inputs only. ``name`` -> replace. Content hash, variables, secret
+  variables, provisioner tags -> update with a new version. Display name, description, icon ->
+  update of the metadata only. URL and admin credentials -> update that only records them (no API
+  call), so a later delete logs in with current credentials. Directory path and import timeout
+  alone change nothing.
+- **create/update with new content**: log in; re-hash the directory and refuse if it changed
+  since preview; upload a ustar archive; create a version (on the existing template, if any);
+  wait for the import job (its last log lines are in the error if it fails); create the
+  template with that version, or promote the version on the existing one.
+- **update with only metadata**: ``PATCH /templates/{id}`` only, no new version.
+- **delete**: delete the template. Coder refuses while workspaces use it; the error gives the
+  workspace count and the way out.
+
+Replacement (a ``name`` change) is create-before-delete (``delete_before_replace=False``): the
+new template exists first, so workspaces can be rebuilt on it; the old one is deleted once its
+workspaces are gone (Pulumi retries the pending delete on each ``up`` until Coder accepts it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NotRequired, TypedDict
+
+import pulumi
+import pulumi.dynamic
+
+from components.coder_admin import contains_unknown, inputs_changed, plain
+from components.coder_api import (
+    CoderApiError,
+    CoderClient,
+    CoderError,
+    Template,
+    TemplateVersion,
+    VariableValue,
+)
+from components.template_archive import content_hash, ustar_archive
+
+TYPE_TOKEN = "egoengine:coder:Template"
+
+DEFAULT_IMPORT_TIMEOUT_SECONDS = 600.0
+
+_CONTENT_INPUTS = ("content_hash", "variables", "secret_variables", "provisioner_tags")
+_METADATA_INPUTS = ("display_name", "description", "icon")
+_CONNECTION_INPUTS = ("url", "admin_email", "admin_password")
+_INPUT_KEYS = (
+    *_CONNECTION_INPUTS,
+    "name",
+    "directory",
+    *_CONTENT_INPUTS,
+    *_METADATA_INPUTS,
+    "import_timeout_seconds",
+)
+
+# codersdk NameValid: letters/digits in dash-separated groups, at most 32 characters.
+_TEMPLATE_NAME = re.compile(r"^[a-zA-Z0-9]+(?:-[a-zA-Z0-9]+)*$")
+_CONTENT_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+_DESCRIPTION_LIMIT = 128
+
+
+class CoderTemplateError(CoderError):
+    """A template could not be pushed, promoted or deleted."""
+
+
+class CoderTemplateArgs(TypedDict):
+    url: pulumi.Input[str]
+    """Internal base URL of the Coder server."""
+    admin_email: pulumi.Input[str]
+    admin_password: pulumi.Input[str]
+    """Treated as a secret whether or not the caller marked it."""
+    name: pulumi.Input[str]
+    directory: pulumi.Input[str]
+    """Template directory, relative to the project root (the provider process's working dir)."""
+    content_hash: pulumi.Input[str]
+    """``template_archive.content_hash(directory)``, computed by the caller at program time."""
+    variables: NotRequired[pulumi.Input[Mapping[str, pulumi.Input[str]]]]
+    """Plain Terraform variable values."""
+    secret_variables: NotRequired[pulumi.Input[Mapping[str, pulumi.Input[str]]]]
+    """Sensitive Terraform variable values; kept apart so they stay secret end to end."""
+    provisioner_tags: NotRequired[pulumi.Input[Mapping[str, pulumi.Input[str]]]]
+    display_name: NotRequired[pulumi.Input[str]]
+    description: NotRequired[pulumi.Input[str]]
+    icon: NotRequired[pulumi.Input[str]]
+    import_timeout_seconds: NotRequired[pulumi.Input[float]]
+
+
+class TemplateProvider(pulumi.dynamic.ResourceProvider):
+    """Dynamic provider for one template. Module-level and stateless apart from plain numbers:
+    dill pickles it into the state by reference to this module, and the provider process
+    (started by Pulumi in the project directory) imports it from there."""
+
+    def __init__(
+        self,
+        *,
+        request_timeout_seconds: float = 60.0,
+        startup_grace_seconds: float = 120.0,
+        poll_interval_seconds: float = 2.0,
+    ) -> None:
+        super().__init__()
+        self.request_timeout_seconds = request_timeout_seconds
+        self.startup_grace_seconds = startup_grace_seconds
+        self.poll_interval_seconds = poll_interval_seconds
+
+    # -- engine calls ----------------------------------------------------------------------------
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.CheckResult:
+        values = plain(news)
+        failures: list[pulumi.dynamic.CheckFailure] = []
+
+        def known(key: str) -> Any:
+            value = values.get(key)
+            return None if contains_unknown(value) else value
+
+        name = known("name")
+        if name is not None and (
+            not isinstance(name, str) or len(name) > 32 or not _TEMPLATE_NAME.match(name)
+        ):
+            failures.append(
+                pulumi.dynamic.CheckFailure(
+                    "name", "must be letters and digits in dash-separated groups, 1..32 characters"
+                )
+            )
+        digest = known("content_hash")
+        if digest is not None and not (isinstance(digest, str) and _CONTENT_HASH.match(digest)):
+            failures.append(
+                pulumi.dynamic.CheckFailure(
+                    "content_hash", "must be sha256:<64 hex> from template_archive.content_hash"
+                )
+            )
+        description = known("description")
+        if isinstance(description, str) and len(description.encode()) >= _DESCRIPTION_LIMIT:
+            failures.append(
+                pulumi.dynamic.CheckFailure(
+                    "description", f"must be shorter than {_DESCRIPTION_LIMIT} bytes"
+                )
+            )
+        plain_vars, secret_vars = known("variables"), known("secret_variables")
+        if isinstance(plain_vars, dict) and isinstance(secret_vars, dict):
+            overlap = sorted(set(plain_vars) & set(secret_vars))
+            if overlap:
+                failures.append(
+                    pulumi.dynamic.CheckFailure(
+                        "secret_variables",
+                        f"names also given as plain variables: {', '.join(overlap)}",
+                    )
+                )
+        return pulumi.dynamic.CheckResult(news, failures)
+
+    def diff(
+        self, _id: str, olds: dict[str, Any], news: dict[str, Any]
+    ) -> pulumi.dynamic.DiffResult:
+        """Offline: compares recorded inputs with the new ones."""
+        olds, news = plain(olds), plain(news)
+        if inputs_changed(olds, news, ("name",)):
+            return pulumi.dynamic.DiffResult(
+                changes=True, replaces=["name"], delete_before_replace=False
+            )
+        changed = inputs_changed(
+            olds, news, (*_CONTENT_INPUTS, *_METADATA_INPUTS, *_CONNECTION_INPUTS)
+        )
+        return pulumi.dynamic.DiffResult(changes=changed, replaces=[], delete_before_replace=False)
+
+    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
+        props = plain(props)
+        with self._client(props) as client:
+            organization_id = client.default_organization().id
+            existing = client.get_template_by_name(organization_id, str(props["name"]))
+            template, version_id = self._push(client, organization_id, props, existing)
+        return pulumi.dynamic.CreateResult(
+            template.id, _outputs(props, template.id, version_id, organization_id)
+        )
+
+    def update(
+        self, _id: str, olds: dict[str, Any], news: dict[str, Any]
+    ) -> pulumi.dynamic.UpdateResult:
+        olds, news = plain(olds), plain(news)
+        content_changed = inputs_changed(olds, news, _CONTENT_INPUTS)
+        metadata_changed = inputs_changed(olds, news, _METADATA_INPUTS)
+        template_id = str(olds.get("template_id") or "")
+        version_id = str(olds.get("active_version_id") or "")
+        organization_id = str(olds.get("organization_id") or "")
+        if not content_changed and not metadata_changed:
+            # Only connection settings changed: record them, touch nothing in Coder.
+            return pulumi.dynamic.UpdateResult(
+                _outputs(news, template_id, version_id, organization_id)
+            )
+        with self._client(news) as client:
+            organization_id = client.default_organization().id
+            template = (client.get_template(template_id) if template_id else None) or (
+                client.get_template_by_name(organization_id, str(news["name"]))
+            )
+            if template is None or content_changed:
+                # Gone from Coder (deleted by hand) or new content: push a version.
+                template, version_id = self._push(client, organization_id, news, template)
+            else:
+                _set_metadata(client, template, news)
+        return pulumi.dynamic.UpdateResult(_outputs(news, template.id, version_id, organization_id))
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        props = plain(props)
+        name = str(props.get("name", ""))
+        template_id = str(props.get("template_id") or _id)
+        with self._client(props) as client:
+            try:
+                client.delete_template(template_id)  # already gone is fine
+            except CoderApiError as exc:
+                if exc.status not in (400, 409):
+                    raise
+                count = _workspace_count(client, name)
+                if count == 0:
+                    raise
+                raise CoderTemplateError(
+                    f"cannot delete Coder template {name!r}: {count} workspace(s) still use it "
+                    f"(Coder: {exc.message}). Delete or move those workspaces first, or remove "
+                    "the template from the stack with `pulumi state delete` to keep it"
+                ) from None
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _client(self, props: Mapping[str, Any]) -> CoderClient:
+        client = CoderClient(
+            str(props["url"]),
+            request_timeout_seconds=self.request_timeout_seconds,
+            startup_grace_seconds=self.startup_grace_seconds,
+            poll_interval_seconds=self.poll_interval_seconds,
+        )
+        try:
+            client.login(email=str(props["admin_email"]), password=str(props["admin_password"]))
+        except CoderApiError as exc:
+            client.close()
+            if exc.status in (400, 401, 403):
+                raise CoderTemplateError(
+                    f"template {props.get('name')!r}: cannot log in to Coder at {props['url']} "
+                    f"as {props['admin_email']}: {exc}"
+                ) from None
+            raise
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def _push(
+        self,
+        client: CoderClient,
+        organization_id: str,
+        props: Mapping[str, Any],
+        existing: Template | None,
+    ) -> tuple[Template, str]:
+        """Upload the directory as a new version, wait for its import, then create the template
+        with it or promote it on ``existing``. Returns (template, active version id)."""
+        name = str(props["name"])
+        version = self._new_version(client, organization_id, props, existing)
+        if existing is None:
+            template = client.create_template(
+                organization_id,
+                name=name,
+                version_id=version.id,
+                display_name=str(props.get("display_name") or ""),
+                description=str(props.get("description") or ""),
+                icon=str(props.get("icon") or ""),
+            )
+        else:
+            client.promote_template_version(existing.id, version.id)
+            template = existing
+            _set_metadata(client, existing, props)
+        return template, version.id
+
+    def _new_version(
+        self,
+        client: CoderClient,
+        organization_id: str,
+        props: Mapping[str, Any],
+        existing: Template | None,
+    ) -> TemplateVersion:
+        name = str(props["name"])
+        directory = Path(str(props["directory"]))
+        planned = str(props["content_hash"])
+        current = content_hash(directory, config_key=f"template {name} directory")
+        if current != planned:
+            raise CoderTemplateError(
+                f"template {name!r}: the directory {directory} changed since preview (planned "
+                f"{planned}, now {current}); run `pulumi up` again so the plan matches the files"
+            )
+        archive = ustar_archive(directory, config_key=f"template {name} directory")
+        file_id = client.upload_file(archive)
+        plain_values = dict(props.get("variables") or {})
+        secret_values = dict(props.get("secret_variables") or {})
+        variables = [
+            VariableValue(str(name), str(value), sensitive=name in secret_values)
+            for name, value in sorted({**plain_values, **secret_values}.items())
+        ]
+        version = client.create_template_version(
+            organization_id,
+            file_id=file_id,
+            template_id=existing.id if existing else None,
+            tags={str(k): str(v) for k, v in dict(props.get("provisioner_tags") or {}).items()},
+            variables=variables,
+            message=f"pushed by egoengine, content {planned}",
+        )
+        timeout = float(props.get("import_timeout_seconds") or DEFAULT_IMPORT_TIMEOUT_SECONDS)
+        try:
+            client.wait_for_import(version.id, timeout)
+        except CoderError as exc:
+            raise CoderTemplateError(f"template {name!r}: {exc}") from None
+        return version
+
+
+def _set_metadata(client: CoderClient, template: Template, props: Mapping[str, Any]) -> None:
+    wanted = {key: str(props.get(key) or "") for key in _METADATA_INPUTS}
+    current = {key: getattr(template, key) for key in _METADATA_INPUTS}
+    if wanted != current:
+        client.update_template_metadata(template.id, **wanted)
+
+
+def _workspace_count(client: CoderClient, name: str) -> int | str:
+    try:
+        return client.count_workspaces(name)
+    except CoderError:
+        return "an unknown number of"
+
+
+def _outputs(
+    props: Mapping[str, Any], template_id: str, version_id: str, organization_id: str
+) -> dict[str, Any]:
+    outs = {key: props[key] for key in _INPUT_KEYS if key in props}
+    outs.update(
+        template_id=template_id, active_version_id=version_id, organization_id=organization_id
+    )
+    return outs
+
+
+class _TemplateResource(pulumi.dynamic.Resource, module="coder", name="Template"):
+    template_id: pulumi.Output[str]
+    active_version_id: pulumi.Output[str]
+    organization_id: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        props: Mapping[str, Any],
+        opts: pulumi.ResourceOptions,
+        provider: TemplateProvider | None = None,
+    ) -> None:
+        outputs = {"template_id": None, "active_version_id": None, "organization_id": None}
+        super().__init__(provider or TemplateProvider(), name, {**props, **outputs}, opts)
+
+
+class CoderTemplate(pulumi.ComponentResource):
+    """One Coder template kept in step with a directory."""
+
+    template_id: pulumi.Output[str]
+    active_version_id: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: CoderTemplateArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        props: dict[str, Any] = {
+            "url": args["url"],
+            "admin_email": args["admin_email"],
+            "admin_password": pulumi.Output.secret(args["admin_password"]),
+            "name": args["name"],
+            "directory": args["directory"],
+            "content_hash": args["content_hash"],
+            "variables": args.get("variables", {}),
+            "secret_variables": pulumi.Output.secret(args.get("secret_variables", {})),
+            "provisioner_tags": args.get("provisioner_tags", {}),
+            "display_name": args.get("display_name", ""),
+            "description": args.get("description", ""),
+            "icon": args.get("icon", ""),
+            "import_timeout_seconds": args.get(
+                "import_timeout_seconds", DEFAULT_IMPORT_TIMEOUT_SECONDS
+            ),
+        }
+        template = _TemplateResource(
+            f"{name}-template",
+            props,
+            pulumi.ResourceOptions(
+                parent=self, additional_secret_outputs=["admin_password", "secret_variables"]
+            ),
+        )
+        self.template_id = template.template_id
+        self.active_version_id = template.active_version_id
+        self.register_outputs(
+            {"template_id": self.template_id, "active_version_id": self.active_version_id}
+        )
