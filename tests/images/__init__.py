@@ -1,0 +1,1 @@
+"""Child image tests: pure helpers, command lines, and real builds against Podman and a registry."""
