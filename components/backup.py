@@ -12,6 +12,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_command as command
 
+from components.commands import python_module
 from components.settings import BackupSettings
 
 
@@ -35,7 +36,7 @@ def backup_label(image_ref: str) -> str:
 
 
 class DatabaseBackup(pulumi.ComponentResource):
-    """Runs ``python3 -m tools.pg_backup`` at ``up`` (commands never run during preview)."""
+    """Runs ``tools.pg_backup`` with the project's Python at ``up`` (commands never run during preview)."""
 
     dump: command.local.Command
 
@@ -47,11 +48,13 @@ class DatabaseBackup(pulumi.ComponentResource):
         label = pulumi.Output.from_input(args["coder_image_ref"]).apply(backup_label)
         self.dump = command.local.Command(
             f"{name}-pg-dump",
-            create=pulumi.Output.concat(
-                "python3 -m tools.pg_backup --dir '",
-                settings.directory,
-                f"' --keep {settings.keep} --label ",
-                label,
+            create=label.apply(
+                lambda text: python_module(
+                    "tools.pg_backup",
+                    "--dir", settings.directory,
+                    "--keep", str(settings.keep),
+                    "--label", text,
+                )
             ),
             # Connection through libpq's environment: the password is never on a command line.
             environment={

@@ -349,7 +349,12 @@ class CoderAdmin(pulumi.ComponentResource):
         user = _AdminResource(
             f"{name}-user",
             props,
-            pulumi.ResourceOptions(parent=self, additional_secret_outputs=["token", "password"]),
+            pulumi.ResourceOptions(
+                parent=self,
+                additional_secret_outputs=["token", "password"],
+                # Children do not inherit depends_on: forward the caller's.
+                depends_on=opts.depends_on if opts else None,
+            ),
         )
         self.user_id = user.user_id
         self.organization_id = user.organization_id

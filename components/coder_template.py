@@ -386,7 +386,10 @@ class CoderTemplate(pulumi.ComponentResource):
             f"{name}-template",
             props,
             pulumi.ResourceOptions(
-                parent=self, additional_secret_outputs=["admin_password", "secret_variables"]
+                parent=self,
+                additional_secret_outputs=["admin_password", "secret_variables"],
+                # Children do not inherit depends_on: forward the caller's (e.g. the admin).
+                depends_on=opts.depends_on if opts else None,
             ),
         )
         self.template_id = template.template_id

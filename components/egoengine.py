@@ -1,4 +1,5 @@
-"""The top component: wires settings -> secrets -> database -> backup -> Coder server."""
+"""The top component: settings -> secrets -> database -> backup -> Coder server -> admin ->
+templates; images -> templates and devcontainers; everything -> the stack outputs."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ import pulumi
 import pulumi_docker as docker
 from typing_extensions import NotRequired
 
+from components import template_archive, template_variables
 from components.backup import DatabaseBackup
+from components.coder_admin import CoderAdmin
 from components.coder_server import CoderServer
+from components.coder_template import CoderTemplate
 from components.database import Database
+from components.images import BaseImage, ChildImage, devcontainer_document, image_record
 from components.secrets import Secrets
-from components.settings import ContainerDatabase, ResolvedSettings, Settings
+from components.settings import PROJECT_ROOT, ContainerDatabase, ResolvedSettings, Settings
 
 REQUIRED_SECRETS = ("database_password", "database_admin_password", "provisioner_psk", "admin_password")
-OPTIONAL_SECRETS = ("op_service_account_token", "codex_auth")
+OPTIONAL_SECRETS = ("op_service_account_token", "codex_auth", "registry_password")
 
 
 def needed_secrets(settings: Settings) -> tuple[str, ...]:
@@ -99,12 +104,43 @@ class EgoEngine(pulumi.ComponentResource):
             opts=child,
         )
 
+        admin = CoderAdmin(
+            f"{name}-admin",
+            {
+                "url": coder.internal_url,
+                "email": settings.admin.email,
+                "username": settings.admin.username,
+                "full_name": settings.admin.full_name,
+                "password": secret["admin_password"],  # type: ignore[typeddict-item]
+                "token_name": settings.admin.token_name,
+                "token_lifetime_hours": settings.admin.token_lifetime_hours,
+                "health_timeout_seconds": settings.coder.health_timeout_seconds,
+            },
+            opts=child,
+        )
+
+        image_refs = self._images(name, settings, secret)
+        templates = self._templates(name, settings, secret, coder, admin, image_refs)
+
         self.outputs = {
             "coderAccessUrl": coder.access_url,
             "coderInternalUrl": coder.internal_url,
             "coderImage": coder.image_ref,
             "coderVersion": coder.version,
             "databaseUrl": database.url,
+            "adminUsername": pulumi.Output.from_input(settings.admin.username),
+            "adminPassword": pulumi.Output.secret(secret["admin_password"]),
+            "adminToken": admin.token,
+            "templates": pulumi.Output.all(
+                **{t: templates[t].active_version_id for t in templates}
+            ),
+            "images": pulumi.Output.all(**{n: image_record(r) for n, r in image_refs.items()}),
+            "devcontainers": pulumi.Output.all(
+                **{
+                    n: devcontainer_document(r, settings.images.base.user)
+                    for n, r in image_refs.items()
+                }
+            ),
         }
         # Secrets resolved only to prove they are readable (e.g. the Codex auth.json the
         # workspaces read): awaited here so an unreadable 1Password item fails the preview.
@@ -114,3 +150,87 @@ class EgoEngine(pulumi.ComponentResource):
             if value is not None and key in OPTIONAL_SECRETS
         }
         self.register_outputs({**self.outputs, **checks})
+
+    def _images(
+        self, name: str, settings: Settings, secret: dict[str, pulumi.Output[str] | None]
+    ) -> dict[str, pulumi.Output[str]]:
+        """The base reference and each child's, by image name (``base`` for the base)."""
+        base = BaseImage(
+            f"{name}-base-image",
+            {"settings": settings.images.base},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        refs = {"base": base.ref}
+        for index, child_settings in enumerate(settings.images.children):
+            child_args: dict = {
+                "settings": child_settings,
+                "index": index,
+                "base_ref": base.ref,
+                "base_digest": base.digest,
+                "engine_host": settings.engine.host,
+                "registry": settings.images.registry,
+            }
+            if secret.get("registry_password") is not None:
+                child_args["registry_password"] = secret["registry_password"]
+            child = ChildImage(
+                f"{name}-image-{child_settings.name}",
+                child_args,  # type: ignore[arg-type]
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            refs[child_settings.name] = child.ref
+        return refs
+
+    def _templates(
+        self,
+        name: str,
+        settings: Settings,
+        secret: dict[str, pulumi.Output[str] | None],
+        coder: CoderServer,
+        admin: CoderAdmin,
+        image_refs: dict[str, pulumi.Output[str]],
+    ) -> dict[str, CoderTemplate]:
+        """One template resource per directory under ``templates.directory``."""
+        config = settings.templates
+        templates: dict[str, CoderTemplate] = {}
+        for template in config.discover():
+            override = config.overrides.get(template)
+            directory = f"{config.directory}/{template}"
+            image = (override and override.workspace_image) or config.workspace_image
+            variables: dict[str, pulumi.Input[str]] = {
+                **(override.variables if override else {}),
+                template_variables.WORKSPACE_IMAGE: image_refs[image],
+                template_variables.WORKSPACE_USER: settings.images.base.user,
+                template_variables.DOCKER_SOCKET: settings.engine.host,
+            }
+            args: dict = {
+                "url": coder.internal_url,
+                "admin_email": settings.admin.email,
+                "admin_password": secret["admin_password"],
+                "name": template,
+                "directory": directory,
+                "content_hash": template_archive.content_hash(
+                    PROJECT_ROOT / directory,
+                    config_key=f"egoengine:templates.directory ({directory})",
+                ),
+                "variables": variables,
+                "provisioner_tags": (
+                    override.provisioner_tags
+                    if override and override.provisioner_tags is not None
+                    else config.provisioner_tags
+                ),
+                "import_timeout_seconds": config.import_timeout_seconds,
+            }
+            token = secret.get("op_service_account_token")
+            if token is not None:
+                args["secret_variables"] = {template_variables.OP_SERVICE_ACCOUNT_TOKEN: token}
+            for field in ("display_name", "description", "icon"):
+                value = getattr(override, field, None) if override else None
+                if value is not None:
+                    args[field] = value
+            templates[template] = CoderTemplate(
+                f"{name}-template-{template}",
+                args,  # type: ignore[arg-type]
+                # Templates log in with the admin's credentials: the first user must exist.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[admin]),
+            )
+        return templates

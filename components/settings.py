@@ -14,7 +14,7 @@ import re
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal, Union
 from urllib.parse import urlsplit
 
@@ -408,6 +408,215 @@ class AdminSettings(_Model):
         return value
 
 
+_GIT_SHA = re.compile(r"^[0-9a-f]{7,40}$")
+_IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_REPOSITORY = re.compile(
+    r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)+$"
+)
+
+
+def _check_repository(value: str) -> str:
+    if not _REPOSITORY.match(value):
+        raise ValueError("is not an image repository such as ghcr.io/owner/name")
+    return value
+
+
+def _project_dir(value: str) -> str:
+    path = PurePosixPath(value)
+    if path.is_absolute() or ".." in path.parts or not (PROJECT_ROOT / path).is_dir():
+        raise ValueError("is not a directory inside the project")
+    return value
+
+
+class BaseImageSettings(_Model):
+    repository: str = Field(
+        "ghcr.io/joshsymonds/nix-config/egoengine", description="the base image repository"
+    )
+    tag: str = Field(..., description="the git sha the base image's CI pushed (7-40 hex)")
+    digest: str | None = Field(
+        None,
+        description="sha256:<64 hex> to pin offline; when absent the digest is looked up in the registry",
+    )
+    user: str = Field("joshsymonds", description="the image's user (devcontainer runArgs --user)")
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, value: str) -> str:
+        return _check_repository(value)
+
+    @field_validator("digest")
+    @classmethod
+    def _digest(cls, value: str | None) -> str | None:
+        if value is not None and not _SHA256.match(value):
+            raise ValueError("is not a sha256 digest")
+        return value
+
+    @model_validator(mode="after")
+    def _immutable(self) -> "BaseImageSettings":
+        if not _GIT_SHA.match(self.tag) and self.digest is None:
+            raise _FieldError(
+                "tag", "is not an immutable git sha (and no digest is pinned)"
+            )
+        return self
+
+
+class ChildImageSettings(_Model):
+    name: str = Field(..., description="a lower-case image name, e.g. creative-lab")
+    builder: Literal["containerfile", "nix"] = Field(
+        "containerfile", description="'containerfile' or 'nix'"
+    )
+    repository: str = Field(..., description="where the child is pushed, e.g. ghcr.io/owner/name")
+    context: str | None = Field(
+        None, description="the build context directory under images/ (containerfile builder)"
+    )
+    flake: str = Field(".", description="the directory holding flake.nix (nix builder)")
+    attr: str | None = Field(None, description="the flake attribute: nix build .#<attr>")
+    env_local: list[str] = Field(
+        default_factory=list, description="lines for the base user's ~/.env.local"
+    )
+    links: dict[str, str] = Field(
+        default_factory=dict, description="link name in ~/.local/bin -> absolute target path"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _IMAGE_NAME.match(value):
+            raise ValueError("is not a lower-case name of letters, digits and dashes")
+        return value
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, value: str) -> str:
+        return _check_repository(value)
+
+    @field_validator("context", "flake")
+    @classmethod
+    def _directory(cls, value: str | None) -> str | None:
+        return None if value is None else _project_dir(value)
+
+
+class RegistrySettings(_Model):
+    username: str | None = Field(
+        None, description="the registry user for pushes (password: secrets.registryPassword)"
+    )
+    insecure: bool = Field(False, description="true only for a plain-HTTP test registry")
+
+
+class ImagesSettings(_Model):
+    base: BaseImageSettings
+    registry: RegistrySettings = RegistrySettings()
+    children: list[ChildImageSettings] = Field(default_factory=list, description="child images")
+
+    @model_validator(mode="after")
+    def _unique(self) -> "ImagesSettings":
+        names = [child.name for child in self.children]
+        for index, name in enumerate(names):
+            if name == "base" or names.index(name) != index:
+                raise _FieldError(f"children.{index}.name", "is used twice (or is 'base')")
+        return self
+
+    def check_children(self) -> None:
+        """File-level checks of each child (Containerfile head, flake attr, extras), named by key."""
+        from components import image_build
+
+        for index, child in enumerate(self.children):
+            if child.builder == "containerfile":
+                if child.context is None:
+                    raise ConfigError(
+                        image_build.child_key(index, "context"),
+                        "is missing for a containerfile child",
+                        "a build context directory under images/",
+                    )
+                image_build.validate_containerfile_context(
+                    PROJECT_ROOT / child.context, image_build.child_key(index, "context")
+                )
+            else:
+                if child.attr is None:
+                    raise ConfigError(
+                        image_build.child_key(index, "attr"),
+                        "is missing for a nix child",
+                        "a flake attribute such as creative-lab",
+                    )
+                image_build.validate_flake_attr(child.attr, image_build.child_key(index, "attr"))
+                image_build.validate_flake_dir(
+                    PROJECT_ROOT / child.flake, image_build.child_key(index, "flake")
+                )
+            image_build.parse_extras(
+                child.env_local, child.links, f"egoengine:images.children[{index}]"
+            )
+
+
+class TemplateOverride(_Model):
+    display_name: str | None = Field(None, description="the template's display name")
+    description: str | None = Field(None, max_length=127, description="up to 127 characters")
+    icon: str | None = Field(None, description="an icon path or URL, e.g. /icon/docker.png")
+    variables: dict[str, str] = Field(
+        default_factory=dict, description="extra Terraform variables the template declares"
+    )
+    provisioner_tags: dict[str, str] | None = Field(
+        None, description="provisioner tags for this template (default: templates.provisionerTags)"
+    )
+    workspace_image: str | None = Field(
+        None, description="'base' or the name of a child image (default: templates.workspaceImage)"
+    )
+
+
+class TemplatesSettings(_Model):
+    directory: str = Field(
+        "coder-templates", description="the directory whose subdirectories are Coder templates"
+    )
+    workspace_image: str = Field(
+        "base", description="'base' or the name of a child image, passed as workspace_image"
+    )
+    provisioner_tags: dict[str, str] = Field(
+        default_factory=dict, description="provisioner tags, e.g. {scope: organization}"
+    )
+    import_timeout_seconds: int = Field(
+        600, ge=30, le=7200, description="seconds to wait for a template import, 30..7200"
+    )
+    overrides: dict[str, TemplateOverride] = Field(
+        default_factory=dict, description="per-template settings keyed by directory name"
+    )
+
+    @field_validator("directory")
+    @classmethod
+    def _directory(cls, value: str) -> str:
+        return _project_dir(value)
+
+    def check_variables(self) -> None:
+        """Extra variables must be declared by their template and not be ones the program sets."""
+        from components import template_variables
+
+        for name, override in self.overrides.items():
+            declared = template_variables.declared_variables(PROJECT_ROOT / self.directory / name)
+            for variable in override.variables:
+                key = f"{NAMESPACE}:templates.overrides.{name}.variables.{variable}"
+                if variable in template_variables.PROGRAM_VARIABLES:
+                    raise ConfigError(key, "is set by the program", "a variable the stack does not set")
+                if variable not in declared:
+                    raise ConfigError(
+                        key, f"is not declared by the template {name}", "a variable its main.tf declares"
+                    )
+                if declared[variable]:
+                    raise ConfigError(
+                        key,
+                        "is a sensitive variable and would be stored in plain config",
+                        "a non-sensitive variable (sensitive ones come from egoengine:secrets)",
+                    )
+
+    def discover(self) -> list[str]:
+        """Template names: the subdirectories holding Terraform, sorted."""
+        root = PROJECT_ROOT / self.directory
+        return sorted(
+            entry.name
+            for entry in root.iterdir()
+            if entry.is_dir()
+            and not entry.name.startswith(".")
+            and any(entry.glob("*.tf")) | any(entry.glob("*.tf.json"))
+        )
+
+
 class Settings(_Model):
     """Everything the program reads from a stack's configuration."""
 
@@ -421,9 +630,22 @@ class Settings(_Model):
     backup: BackupSettings = BackupSettings()
     secrets: SecretsSettings = SecretsSettings()
     admin: AdminSettings = AdminSettings()
+    images: ImagesSettings = Field(..., description="an object with at least base.tag (see the README)")
+    templates: TemplatesSettings = TemplatesSettings()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Settings":
+        known_images = {"base", *(child.name for child in self.images.children)}
+        if self.templates.workspace_image not in known_images:
+            raise _FieldError("templates.workspaceImage", "names no configured image")
+        discovered = self.templates.discover()
+        for name, override in self.templates.overrides.items():
+            if name not in discovered:
+                raise _FieldError(f"templates.overrides.{name}", "names no template directory")
+            if override.workspace_image not in (None, *known_images):
+                raise _FieldError(
+                    f"templates.overrides.{name}.workspaceImage", "names no configured image"
+                )
         if isinstance(self.database, ExternalDatabase):
             if self.secrets.database_admin_password.startswith("generate"):
                 raise _FieldError(
@@ -469,13 +691,21 @@ class ResolvedSettings:
 
 # --- loading -------------------------------------------------------------------------------------
 
-_TOP_LEVEL_KEYS = ("engine", "coder", "database", "backup", "secrets", "admin")
+_TOP_LEVEL_KEYS = ("engine", "coder", "database", "backup", "secrets", "admin", "images", "templates")
 
 
 def _camel_path(loc: tuple[Any, ...]) -> str:
-    # Discriminated-union tags ('container' / 'external') appear in the location; they are not keys.
-    parts = [str(p) for p in loc if p not in ("container", "external")]
-    return ".".join(to_camel(p) if isinstance(p, str) and "_" in p else p for p in parts)
+    """``('images', 'children', 0, 'env_local')`` -> ``images.children[0].envLocal``."""
+    path = ""
+    for part in loc:
+        # Discriminated-union tags ('container' / 'external') appear in the location; not keys.
+        if part in ("container", "external"):
+            continue
+        if isinstance(part, int) or (isinstance(part, str) and part.isdigit()):
+            path += f"[{part}]"
+        else:
+            path += ("." if path else "") + (to_camel(part) if "_" in part else part)
+    return path
 
 
 def _describe(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
@@ -507,7 +737,7 @@ def parse_settings(stack: str, values: Mapping[str, Any]) -> Settings:
     Raises ``ConfigError`` naming the first bad key.
     """
     try:
-        return Settings.model_validate({"stack": stack, **values})
+        settings = Settings.model_validate({"stack": stack, **values})
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = tuple(error["loc"])
@@ -529,6 +759,9 @@ def parse_settings(stack: str, values: Mapping[str, Any]) -> Settings:
             problem = f"is invalid ({problem[0].lower()}{problem[1:]})"
         key = f"{NAMESPACE}:{_camel_path(loc)}"
         raise ConfigError(key, problem, _describe(Settings, loc)) from None
+    settings.images.check_children()
+    settings.templates.check_variables()
+    return settings
 
 
 def resolve_host_facts(settings: Settings, host: HostFacts) -> ResolvedSettings:

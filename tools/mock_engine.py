@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,16 @@ def _digest_of(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
+def default_command_stdout(inputs: dict[str, Any]) -> str:
+    """What the project's helpers print: ``tools.build_image`` one JSON line with the pushed ref."""
+    argv = shlex.split(str(inputs.get("create", "")))
+    if "tools.build_image" not in argv:
+        return ""
+    repo, tag = argv[argv.index("--repo") + 1], argv[argv.index("--tag") + 1]
+    digest = _digest_of(f"{repo}:{tag}")
+    return json.dumps({"ref": f"{repo}:{tag}@{digest}", "tag": tag, "digest": digest}) + "\n"
+
+
 @dataclass
 class Stubs:
     """What the outside world answers: 1Password items, registry digests, generated values."""
@@ -80,7 +91,7 @@ class Stubs:
     generated: Callable[[str, int], str] = lambda name, length: hashlib.sha256(
         name.encode()
     ).hexdigest()[:length]
-    command_stdout: Callable[[str, dict[str, Any]], str] = lambda name, inputs: ""
+    command_stdout: Callable[[str, dict[str, Any]], str] = lambda name, inputs: default_command_stdout(inputs)
 
     def new_outputs(self, typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         """Computed outputs a real provider would return after a create."""

@@ -32,6 +32,7 @@ def vermissian_items(marker: Callable[[str], str] = lambda s: f"value-of-{s}") -
                 }
             ]
         },
+        ("egoengine", "GHCR Push"): {"credential": marker("registry-token")},
         ("egoengine", "Codex Auth"): {
             "files": [
                 {"id": "f1", "name": "auth.json", "content": marker("codex-auth"), "contentBase64": ""}

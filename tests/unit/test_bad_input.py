@@ -17,8 +17,11 @@ SECRET = "s3cr3t-VALUE-never-echoed"
 CODER = {"version": "v2.25.1", "digest": "sha256:" + "e" * 64, "accessUrl": "http://127.0.0.1:7080"}
 
 
+IMAGES = {"base": {"tag": "22bba72"}}
+
+
 def coder(**changes: Any) -> dict:
-    return {"coder": {**CODER, **changes}}
+    return {"coder": {**CODER, **changes}, "images": IMAGES}
 
 
 def external(**changes: Any) -> dict:

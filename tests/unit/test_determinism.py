@@ -20,4 +20,5 @@ def test_two_runs_register_identical_inputs(stack: str) -> None:
     first, second = run_stack(stack), run_stack(stack)
     assert registered(first) == registered(second)
     assert first.outputs == second.outputs
-    assert first.invokes == second.invokes
+    # Look-ups run concurrently, so only their set (not their order) must repeat.
+    assert sorted(map(repr, first.invokes)) == sorted(map(repr, second.invokes))

@@ -78,7 +78,7 @@ def test_onepassword_values_are_read_through_an_explicit_provider_with_the_vault
     provider = run.one("pulumi:providers:onepassword")
     assert mock_engine.is_secret_value(provider.inputs["serviceAccountToken"])
     items = [args for tok, args in run.invokes if tok == "onepassword:index/getItem:getItem"]
-    assert {a["title"] for a in items} == {"vermissian postgres", "Coder Admin", "Coder Service Account", "Codex Auth"}
+    assert {a["title"] for a in items} == {"vermissian postgres", "Coder Admin", "Coder Service Account", "Codex Auth", "GHCR Push"}
     assert all(a["vault"] == "vault-egoengine" for a in items)  # the name resolved to its id
 
 
