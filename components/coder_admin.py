@@ -27,10 +27,9 @@ from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi.dynamic
-from pulumi.output import Unknown
-from pulumi.runtime import rpc
 
 from components.coder_api import CoderApiError, CoderClient, CoderError
+from components.dynamic_values import contains_unknown, inputs_changed, plain
 
 TYPE_TOKEN = "egoengine:coder:Admin"
 
@@ -46,45 +45,6 @@ _COMPARED_INPUTS = (
 )
 _TOKEN_INPUTS = ("token_name", "token_lifetime_hours")
 _INPUT_KEYS = (*_COMPARED_INPUTS, "health_timeout_seconds")
-
-
-# -- values as the dynamic provider host hands them over -----------------------------------------
-# (Shared with coder_template.py.) The host deserializes with unknowns kept during preview, and a
-# secret may arrive wrapped in Pulumi's secret envelope; providers compare and use plain values.
-
-
-def plain(value: Any) -> Any:
-    """``value`` with Pulumi's secret envelopes removed, recursively."""
-    value = rpc.unwrap_rpc_secret(value)
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value
-
-
-def contains_unknown(value: Any) -> bool:
-    """True if ``value`` is, or contains, a value the engine does not know yet (preview)."""
-    if isinstance(value, Unknown) or (isinstance(value, str) and value == rpc.UNKNOWN):
-        return True
-    if isinstance(value, dict):
-        return any(contains_unknown(item) for item in value.values())
-    if isinstance(value, list):
-        return any(contains_unknown(item) for item in value)
-    return False
-
-
-def inputs_changed(olds: Mapping[str, Any], news: Mapping[str, Any], keys: tuple[str, ...]) -> bool:
-    """Whether any of ``keys`` differs; an unknown new value counts as a change, and absent or
-    empty optional values (None, "", {}) count as equal."""
-
-    def normalized(value: Any) -> Any:
-        return None if value in (None, "", {}) else value
-
-    return any(
-        contains_unknown(news.get(key)) or normalized(olds.get(key)) != normalized(news.get(key))
-        for key in keys
-    )
 
 
 class CoderAdminError(CoderError):
@@ -370,9 +330,6 @@ class CoderAdmin(pulumi.ComponentResource):
 
 __all__ = [
     "AdminProvider",
-    "contains_unknown",
-    "inputs_changed",
-    "plain",
     "CoderAdmin",
     "CoderAdminArgs",
     "CoderAdminError",

@@ -35,7 +35,7 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi.dynamic
 
-from components.coder_admin import contains_unknown, inputs_changed, plain
+from components.dynamic_values import contains_unknown, inputs_changed, plain
 from components.coder_api import (
     CoderApiError,
     CoderClient,
