@@ -18,6 +18,7 @@ CODER = {"version": "v2.25.1", "digest": "sha256:" + "e" * 64, "accessUrl": "htt
 
 
 IMAGES = {"base": {"tag": "22bba72"}}
+CHILD = {"name": "creative-lab", "context": "images/creative-lab", "repository": "ghcr.io/joshsymonds/creative-lab"}
 
 
 def coder(**changes: Any) -> dict:
@@ -65,6 +66,20 @@ CATALOGUE: list[tuple[str, dict, str, str]] = [
     ("admin e-mail malformed", {**coder(), "admin": {"email": "not-an-email"}}, "egoengine:admin.email", "not an e-mail address"),
     ("admin token lifetime zero", {**coder(), "admin": {"tokenLifetimeHours": 0}}, "egoengine:admin.tokenLifetimeHours", "greater than or equal to 1"),
     ("object given as a string", {"coder": "v2.25.1"}, "egoengine:coder", "is invalid"),
+    ("images missing", {"coder": CODER}, "egoengine:images", "is missing"),
+    ("base tag latest without a digest", {**coder(), "images": {"base": {"tag": "latest"}}}, "egoengine:images.base.tag", "not an immutable git sha"),
+    ("base repository malformed", {**coder(), "images": {"base": {"tag": "22bba72", "repository": "Not A Repo"}}}, "egoengine:images.base.repository", "not an image repository"),
+    ("child name with capitals", {**coder(), "images": {**IMAGES, "children": [{**CHILD, "name": "Creative"}]}}, "egoengine:images.children[0].name", "lower-case"),
+    ("child names twice", {**coder(), "images": {**IMAGES, "children": [CHILD, CHILD]}}, "egoengine:images.children[1].name", "used twice"),
+    ("child context outside the project", {**coder(), "images": {**IMAGES, "children": [{**CHILD, "context": "../elsewhere"}]}}, "egoengine:images.children[0].context", "inside the project"),
+    ("child context without a Containerfile head", {**coder(), "images": {**IMAGES, "children": [{**CHILD, "context": "coder-templates/docker-shell"}]}}, "egoengine:images.children[0].context", "does not exist"),
+    ("nix child without attr", {**coder(), "images": {**IMAGES, "children": [{**CHILD, "builder": "nix"}]}}, "egoengine:images.children[0].attr", "is missing"),
+    ("child link target relative", {**coder(), "images": {**IMAGES, "children": [{**CHILD, "links": {"lab": "bin/lab"}}]}}, "egoengine:images.children[0].links.lab", "not an absolute path"),
+    ("workspace image names no image", {**coder(), "templates": {"workspaceImage": "gpu"}}, "egoengine:templates.workspaceImage", "names no configured image"),
+    ("override for a missing template", {**coder(), "templates": {"overrides": {"docker-gpu": {}}}}, "egoengine:templates.overrides.docker-gpu", "names no template directory"),
+    ("override variable not declared", {**coder(), "templates": {"overrides": {"docker-shell": {"variables": {"nope": "x"}}}}}, "egoengine:templates.overrides.docker-shell.variables.nope", "not declared"),
+    ("override sets a program variable", {**coder(), "templates": {"overrides": {"docker-shell": {"variables": {"workspace_image": "x"}}}}}, "egoengine:templates.overrides.docker-shell.variables.workspace_image", "set by the program"),
+    ("template description too long", {**coder(), "templates": {"overrides": {"docker-shell": {"description": "x" * 200}}}}, "egoengine:templates.overrides.docker-shell.description", "at most 127"),
 ]
 
 

@@ -50,6 +50,14 @@ def test_canary_no_secret_source_leaks_into_inputs_outputs_or_state(preview: boo
         env = unwrap(run.one("docker:index/container:Container", "coder-container").inputs["envs"])
         assert any(canary("generated-egoengine-secrets-database-password") in e for e in env)
         assert CANARY in run.outputs["databaseUrl"].value and run.outputs["databaseUrl"].secret
+        # The admin password, the minted token, the workspaces' 1Password token and the registry
+        # password reach their consumers, inside secrets.
+        assert CANARY in run.outputs["adminToken"].value and run.outputs["adminToken"].secret
+        assert run.outputs["adminPassword"].value == canary("admin-password")
+        template = run.one("pulumi-python:dynamic/coder:Template", "docker-shell-template")
+        assert unwrap(template.inputs["secret_variables"]) == {"op_service_account_token": canary("op-token")}
+        build = run.one("command:local:Command", "creative-lab-build")
+        assert unwrap(build.inputs["environment"])["REGISTRY_PASSWORD"] == canary("registry-token")
 
 
 def test_canary_with_config_secrets_on_the_dev_stack() -> None:
