@@ -338,7 +338,11 @@ def _listens_on_all_interfaces(address: str) -> bool:
 def _port_label(port: Any) -> str:
     """'7080/tcp' for messages; '?' stands for a port number not known yet."""
     internal, protocol = lookup(port, "internal"), lookup(port, "protocol")
-    number = "?" if internal is UNKNOWN or internal is ABSENT else str(internal)
+    if internal is UNKNOWN or internal is ABSENT:
+        number = "?"
+    else:
+        # The engine hands numbers over as floats (7080.0); a port is a whole number.
+        number = str(int(internal)) if isinstance(internal, float) and internal.is_integer() else str(internal)
     return f"{number}/{protocol if isinstance(protocol, str) else 'tcp'}"
 
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from components import settings as cfg
-from components.program import build
-from tools import mock_engine
+from tools import mock_engine, plan_stubs
+from tools.plan_stubs import OP_TOKEN_KEY  # noqa: F401 - re-exported for the tests
 
 SOCKET_GID = 998
-OP_TOKEN_KEY = "onepassword:serviceAccountToken"
 
 
 def vermissian_items(marker: Callable[[str], str] = lambda s: f"value-of-{s}") -> dict:
@@ -41,19 +38,6 @@ def vermissian_items(marker: Callable[[str], str] = lambda s: f"value-of-{s}") -
     }
 
 
-def stack_config(
-    stack: str, overrides: dict[str, Any] | None = None, *, op_token: str | None = "deploy-token"
-) -> tuple[dict[str, str], list[str]]:
-    """The stack file's config, the deploy's 1Password token set, and object keys replaced."""
-    config, secret_keys = mock_engine.load_stack_config(stack)
-    if op_token is not None:
-        config.setdefault(OP_TOKEN_KEY, op_token)
-        secret_keys.append(OP_TOKEN_KEY)
-    for key, value in (overrides or {}).items():
-        config[key] = value if isinstance(value, str) else json.dumps(value)
-    return config, secret_keys
-
-
 def run_stack(
     stack: str,
     *,
@@ -64,18 +48,16 @@ def run_stack(
     socket_gid: int | None = SOCKET_GID,
     op_token: str | None = "deploy-token",
 ) -> mock_engine.EngineRun:
-    config, secret_keys = stack_config(stack, overrides, op_token=op_token)
-    for key, value in (extra_secrets or {}).items():
-        config[key] = value
-        secret_keys.append(key)
-    host = cfg.HostFacts(socket_gid=lambda _path: socket_gid)
-    return mock_engine.run(
-        lambda: build(cfg.load(host)),
-        stack=stack,
-        config=config,
-        secret_keys=secret_keys,
+    """The real program on the mocked engine (the runner ``tools.plan`` uses), with 1Password
+    answering the items above unless ``stubs`` says otherwise."""
+    return plan_stubs.run_stack_offline(
+        stack,
         preview=preview,
+        overrides=overrides,
+        secret_overrides=extra_secrets,
         stubs=stubs or mock_engine.Stubs(onepassword_items=vermissian_items()),
+        socket_gid=socket_gid,
+        op_token=op_token,
     )
 
 
