@@ -813,13 +813,16 @@ def config_secret(key: str, *, referenced_by: str) -> pulumi.Output[str]:
     return value
 
 
-def onepassword_token() -> pulumi.Output[str]:
-    """The 1Password service-account token from the provider's own config key."""
+def onepassword_token() -> pulumi.Output[str] | None:
+    """The 1Password service-account token: the provider's own config secret, or ``None`` when
+    ``OP_SERVICE_ACCOUNT_TOKEN`` is set in the deploy's environment (as in CI), which the provider
+    SDK then reads itself and keeps as a secret input."""
     value = pulumi.Config("onepassword").get_secret("serviceAccountToken")
-    if value is None:
+    if value is None and not os.environ.get("OP_SERVICE_ACCOUNT_TOKEN"):
         raise ConfigError(
             "onepassword:serviceAccountToken",
-            "is not set but a secret source uses op://",
-            "a service-account token: pulumi config set --secret onepassword:serviceAccountToken <token>",
+            "is not set (nor OP_SERVICE_ACCOUNT_TOKEN) but a secret source uses op://",
+            "a service-account token: pulumi config set --secret onepassword:serviceAccountToken "
+            "<token>, or OP_SERVICE_ACCOUNT_TOKEN in the deploy's environment",
         )
     return value

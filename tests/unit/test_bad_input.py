@@ -116,8 +116,9 @@ def test_bad_settings(values: dict, key: str, fragment: str) -> None:
     ids=["unparseable object", "bad value", "config secret not set", "op source without a token"],
 )
 def test_the_program_fails_cleanly_on_bad_input(
-    overrides: dict, op_token: str | None, key: str, fragment: str
+    overrides: dict, op_token: str | None, key: str, fragment: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("OP_SERVICE_ACCOUNT_TOKEN", raising=False)
     with pytest.raises(ConfigError) as caught:
         run_stack("dev", overrides=overrides, op_token=op_token)
     assert_clean(caught.value, key, fragment)

@@ -134,3 +134,14 @@ def test_generated_secrets_state_length_and_alphabet(dev_up: mock_engine.EngineR
     assert passwords["egoengine-secrets-database-password"]["length"] == 32
     assert passwords["egoengine-secrets-provisioner-psk"]["length"] == 48
     assert all(p["special"] is False for p in passwords.values())
+
+
+def test_the_deploy_token_may_come_from_the_environment_and_stays_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OP_SERVICE_ACCOUNT_TOKEN", "from-the-runner")
+    run = run_stack("vermissian", op_token=None)
+    provider = run.one("pulumi:providers:onepassword")
+    assert mock_engine.is_secret_value(provider.inputs["serviceAccountToken"])
+    for reg in run.registrations.values():
+        assert "from-the-runner" not in list(plaintext_strings(reg.inputs))
