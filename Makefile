@@ -8,6 +8,8 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_SKIP_UPDATE_CHECK := true
 
 SYSTEM_PACKAGES := podman runc skopeo buildah docker-registry busybox-static postgresql
+# Root in CI here; a GitHub-hosted runner or a workstation goes through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: venv test test-unit system-deps dev preview plan bench clean
 
@@ -30,8 +32,8 @@ test-unit: venv
 
 ## Debian packages the integration tests start (run as root).
 system-deps:
-	apt-get update -q
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES)
+	$(SUDO) apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES)
 
 ## Bring up the dev stack on this machine (needs the Pulumi CLI and a Docker or Podman socket).
 dev: venv

@@ -26,7 +26,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-PG_BINDIR = Path(os.environ.get("PG_BINDIR", "/usr/lib/postgresql/15/bin"))
+def _installed_bindir() -> Path:
+    """Debian's server binaries: /usr/lib/postgresql/<major>/bin, the newest installed."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BINDIR = Path(os.environ.get("PG_BINDIR") or _installed_bindir())
 SERVICE_USER = "postgres"  # the OS account the server runs as when the tests run as root
 SUPERUSER = "postgres"  # the database superuser initdb creates
 HOST = "127.0.0.1"
