@@ -10,6 +10,14 @@ if ! command -v pulumi >/dev/null 2>&1; then
   exit 1
 fi
 
+# The pre-upgrade backup runs pg_dump on this machine (PostgreSQL 15 in the dev stack).
+if ! command -v pg_dump >/dev/null 2>&1; then
+  echo "pg_dump is not installed; the database backup needs it. Install it, for example:" >&2
+  echo "  sudo apt-get install postgresql-client-15   (or set egoengine:backup.pgDump)" >&2
+  echo "Nothing was changed." >&2
+  exit 1
+fi
+
 detect_engine() {
   if [[ -n "${DOCKER_HOST:-}" ]]; then echo "$DOCKER_HOST"; return; fi
   local candidates=(/var/run/docker.sock /run/podman/podman.sock)
