@@ -85,11 +85,14 @@ def utc_timestamp(env: Mapping[str, str]) -> str:
 def find_pg_dump(env: Mapping[str, str]) -> str:
     override = env.get("PG_DUMP")
     if override:
-        if not (os.path.isfile(override) and os.access(override, os.X_OK)):
+        # A bare name (the stack's default is "pg_dump") is looked up on PATH, a path is used as is.
+        found = override if "/" in override else shutil.which(override, path=env.get("PATH"))
+        if found is None or not (os.path.isfile(found) and os.access(found, os.X_OK)):
             raise BackupError(
-                f"PG_DUMP: {override!r} is not an executable file; expected the path of pg_dump"
+                f"PG_DUMP: {override!r} is not an executable file or a command on PATH; "
+                "expected pg_dump's name or path"
             )
-        return override
+        return found
     found = shutil.which("pg_dump", path=env.get("PATH"))
     if found is None:
         raise BackupError(

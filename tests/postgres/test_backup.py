@@ -268,3 +268,30 @@ def test_documented_restore_over_the_live_database_brings_the_data_back(
             assert snapshot(conn) == before
     finally:
         pg_server.drop_database(account.database)
+
+
+@pytest.mark.integration
+def test_the_command_the_program_registers_takes_a_dump(
+    pg_server, coder_account, tmp_path: Path, no_ambient_libpq
+) -> None:
+    """Run exactly the backup command and environment the dev stack registers (its connection
+    values pointed at the test cluster): the defaults must work as they are."""
+    import shlex
+
+    from tests.unit.conftest import run_stack
+    from tools.mock_engine import unwrap
+
+    registered = unwrap(run_stack("dev").one("command:local:Command", "pg-dump").inputs)
+    argv = shlex.split(registered["create"])
+    assert argv[:3] == [".venv/bin/python", "-m", "tools.pg_backup"]
+    argv[0] = sys.executable  # the project's interpreter, wherever this venv lives
+    argv[argv.index("--dir") + 1] = str(tmp_path / "backups")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    env.update(registered["environment"])  # PG_DUMP=pg_dump and PGSSLMODE as registered
+    env.update(pg_server.libpq_env(coder_account))  # where the test cluster is
+    env["PATH"] = f"{pg_server.bindir}{os.pathsep}{env.get('PATH', '')}"
+    env["PG_DUMP"] = registered["environment"]["PG_DUMP"]
+    result = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    dump = Path(result.stdout.strip())
+    assert dump.parent == tmp_path / "backups" and dump.name.endswith("-before-v2.25.1-e1f18785.dump")
