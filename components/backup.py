@@ -13,6 +13,7 @@ import pulumi
 import pulumi_command as command
 
 from components.commands import python_module
+from components.image_build import PinnedRef
 from components.settings import BackupSettings
 
 
@@ -30,9 +31,8 @@ class DatabaseBackupArgs(TypedDict):
 
 def backup_label(image_ref: str) -> str:
     """``before-v2.25.1-e1f18785``: which Coder the dump was taken before replacing."""
-    tag = image_ref.split("@")[0].rsplit(":", 1)[-1]
-    digest = image_ref.split("@sha256:")[-1][:8]
-    return f"before-{tag}-{digest}"
+    pinned = PinnedRef.parse(image_ref)
+    return f"before-{pinned.tag}-{pinned.digest.removeprefix('sha256:')[:8]}"
 
 
 class DatabaseBackup(pulumi.ComponentResource):
@@ -70,7 +70,10 @@ class DatabaseBackup(pulumi.ComponentResource):
             logging=command.local.Logging.NONE,
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(
-                parent=self, additional_secret_outputs=["stdout", "stderr"]
+                parent=self,
+                additional_secret_outputs=["stdout", "stderr"],
+                # Children do not inherit depends_on: the dump waits for the database itself.
+                depends_on=opts.depends_on if opts else None,
             ),
         )
         self.register_outputs({})

@@ -48,6 +48,9 @@ class EgoEngine(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         secrets_args: dict = {"settings": settings.secrets, "needed": needed_secrets(settings)}
+        if isinstance(settings.database, ContainerDatabase):
+            # POSTGRES_PASSWORD takes effect only when initdb creates the retained volume.
+            secrets_args["baked_into_data"] = ("database_admin_password",)
         if "onepassword_provider" in args:
             secrets_args["onepassword_provider"] = args["onepassword_provider"]
         secrets = Secrets(f"{name}-secrets", secrets_args, opts=child)  # type: ignore[arg-type]

@@ -167,6 +167,20 @@ def child_tag(context_digest: str, base_digest: str, extras: ImageExtras, *, rec
 # ---------------------------------------------------------------------------------------------------
 
 
+def source_tag(
+    builder: Literal["containerfile", "nix"],
+    source: Path | str,
+    base_digest: str,
+    extras: ImageExtras,
+    *,
+    attr: str | None = None,
+) -> str:
+    """The immutable tag of a child from its source: a Containerfile context, or a flake directory
+    and attribute. One definition for the program (plan time) and ``tools.build_image`` (up)."""
+    recipe = "" if builder == "containerfile" else f"nix:.#{attr}"
+    return child_tag(context_digest(source), base_digest, extras, recipe=recipe)
+
+
 def env_local_content(extras: ImageExtras) -> bytes:
     """The bytes of the generated ``~/.env.local``."""
     header = "# Written by egoengine at image build time; sourced by the login shell.\n"

@@ -94,7 +94,7 @@ def child_build_arguments(
     if settings.builder == "containerfile":
         source = ["containerfile", "--context", str(settings.context)]
     else:
-        source = ["nix", "--flake", settings.flake, "--attr", str(settings.attr)]
+        source = ["nix", "--flake", str(settings.flake), "--attr", str(settings.attr)]
     arguments = [
         *source,
         "--name", settings.name,
@@ -114,12 +114,14 @@ def child_build_arguments(
 
 def child_tag(settings: ChildImageSettings, base_digest: str) -> str:
     """The immutable tag: files of the context (or flake), the base digest and the extras."""
-    extras = image_build.ImageExtras(tuple(settings.env_local), dict(settings.links))
-    if settings.builder == "containerfile":
-        digest = image_build.context_digest(PROJECT_ROOT / str(settings.context))
-        return image_build.child_tag(digest, base_digest, extras)
-    digest = image_build.context_digest(PROJECT_ROOT / settings.flake)
-    return image_build.child_tag(digest, base_digest, extras, recipe=f"nix:.#{settings.attr}")
+    source = settings.context if settings.builder == "containerfile" else settings.flake
+    return image_build.source_tag(
+        settings.builder,
+        PROJECT_ROOT / str(source),
+        base_digest,
+        image_build.ImageExtras(tuple(settings.env_local), dict(settings.links)),
+        attr=settings.attr,
+    )
 
 
 class ChildImage(pulumi.ComponentResource):

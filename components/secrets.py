@@ -46,6 +46,9 @@ class SecretsArgs(TypedDict):
     """Secrets the stack uses; others are not resolved (no 1Password read, no generated value)."""
     onepassword_provider: NotRequired[pulumi.ProviderResource]
     """Explicit pulumi-onepassword provider; required when any source is ``op://``."""
+    baked_into_data: NotRequired[tuple[str, ...]]
+    """Generated secrets that data keeps (e.g. the superuser password set once by ``initdb``):
+    protected, because a new value would no longer match the retained data."""
 
 
 def config_key(name: str) -> str:
@@ -68,10 +71,11 @@ class Secrets(pulumi.ComponentResource):
         settings = args["settings"]
         needed = args.get("needed", SECRET_NAMES)
         provider = args.get("onepassword_provider")
+        baked = args.get("baked_into_data", ())
         self.values = {}
         for secret in needed:
             source = settings.source(secret)
-            self.values[secret] = self._resolve(name, secret, source, provider)
+            self.values[secret] = self._resolve(name, secret, source, provider, secret in baked)
         self.register_outputs({})
 
     def _resolve(
@@ -80,6 +84,7 @@ class Secrets(pulumi.ComponentResource):
         secret: str,
         source: SecretSource,
         provider: pulumi.ProviderResource | None,
+        protect: bool,
     ) -> pulumi.Output[str] | None:
         key = config_key(secret)
         if source.kind == "none":
@@ -90,7 +95,7 @@ class Secrets(pulumi.ComponentResource):
                 f"{name}-{secret.replace('_', '-')}",
                 length=source.length,
                 special=False,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(parent=self, protect=protect),
             )
             return pulumi.Output.secret(password.result)
         if source.kind == "config":

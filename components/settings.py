@@ -2,8 +2,8 @@
 
 Every object under the ``egoengine:`` namespace is parsed into a frozen pydantic model
 (``extra="forbid"``), so a typo or a bad value fails before any resource is declared, with one
-message naming the key, what is wrong and what is expected (``ConfigError``). Values are never
-echoed back: a misplaced secret in a config object must not end up in an error message.
+message naming the key, what is wrong and what is expected (``ConfigError``). Values that may
+hold a secret are never echoed back: a misplaced secret must not end up in an error message.
 """
 
 from __future__ import annotations
@@ -367,7 +367,9 @@ class SecretsSettings(_Model):
 
     @model_validator(mode="after")
     def _required(self) -> "SecretsSettings":
-        for required in ("database_password", "provisioner_psk", "admin_password"):
+        for required in (
+            "database_password", "database_admin_password", "provisioner_psk", "admin_password"
+        ):
             if getattr(self, required) == "none":
                 raise _FieldError(required, "may not be 'none': this secret is required")
         return self
@@ -469,7 +471,9 @@ class ChildImageSettings(_Model):
     context: str | None = Field(
         None, description="the build context directory under images/ (containerfile builder)"
     )
-    flake: str = Field(".", description="the directory holding flake.nix (nix builder)")
+    flake: str | None = Field(
+        None, description="the directory holding flake.nix (nix builder), not the project root"
+    )
     attr: str | None = Field(None, description="the flake attribute: nix build .#<attr>")
     env_local: list[str] = Field(
         default_factory=list, description="lines for the base user's ~/.env.local"
@@ -532,6 +536,14 @@ class ImagesSettings(_Model):
                     PROJECT_ROOT / child.context, image_build.child_key(index, "context")
                 )
             else:
+                if child.flake is None or PurePosixPath(child.flake) == PurePosixPath("."):
+                    # The flake's files feed the immutable tag: the whole project would change
+                    # it with every unrelated edit.
+                    raise ConfigError(
+                        image_build.child_key(index, "flake"),
+                        "is missing or the project root",
+                        "the directory of the child's flake (its files decide the image tag)",
+                    )
                 if child.attr is None:
                     raise ConfigError(
                         image_build.child_key(index, "attr"),
@@ -549,7 +561,7 @@ class ImagesSettings(_Model):
 
 class TemplateOverride(_Model):
     display_name: str | None = Field(None, description="the template's display name")
-    description: str | None = Field(None, max_length=127, description="up to 127 characters")
+    description: str | None = Field(None, description="up to 127 bytes of UTF-8 (Coder's limit)")
     icon: str | None = Field(None, description="an icon path or URL, e.g. /icon/docker.png")
     variables: dict[str, str] = Field(
         default_factory=dict, description="extra Terraform variables the template declares"
@@ -560,6 +572,14 @@ class TemplateOverride(_Model):
     workspace_image: str | None = Field(
         None, description="'base' or the name of a child image (default: templates.workspaceImage)"
     )
+
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str | None) -> str | None:
+        if value is not None and len(value.encode()) > 127:
+            raise ValueError("is longer than 127 bytes")
+        return value
 
 
 class TemplatesSettings(_Model):
@@ -635,6 +655,15 @@ class Settings(_Model):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Settings":
+        local_engine = self.engine.socket_path is not None
+        if isinstance(self.database, ContainerDatabase):
+            if not local_engine:
+                # The provider and pg_dump reach the container on this machine's loopback port.
+                raise _FieldError("database.mode", "is container but the engine is not local (unix://)")
+            if self.database.sslmode != "disable":
+                raise _FieldError("database.sslmode", "must be disable: the postgres image serves no TLS")
+        if self.images.children and self.engine.host.startswith("ssh://"):
+            raise _FieldError("engine.host", "is ssh://, which child image builds cannot use")
         known_images = {"base", *(child.name for child in self.images.children)}
         if self.templates.workspace_image not in known_images:
             raise _FieldError("templates.workspaceImage", "names no configured image")

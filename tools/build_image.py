@@ -61,14 +61,13 @@ from components.image_build import (
     InheritanceError,
     PinnedRef,
     check_inheritance,
-    child_tag,
     config_env,
-    context_digest,
     context_entries,
     extras_containerfile_lines,
     extras_context_files,
     parse_extras,
     registry_host,
+    source_tag,
     validate_containerfile_context,
     validate_flake_attr,
     validate_flake_dir,
@@ -539,13 +538,9 @@ class Builder:
         request = self.request
         if request.tag:
             return request.tag
-        if request.builder == "containerfile":
-            assert request.context is not None
-            return child_tag(context_digest(request.context), request.base.digest, request.extras)
-        assert request.flake is not None
-        return child_tag(
-            context_digest(request.flake), request.base.digest, request.extras, recipe=f"nix:.#{request.attr}"
-        )
+        source = request.context if request.builder == "containerfile" else request.flake
+        assert source is not None
+        return source_tag(request.builder, source, request.base.digest, request.extras, attr=request.attr)
 
     def run(self) -> Result:
         request = self.request

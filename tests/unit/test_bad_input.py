@@ -73,13 +73,18 @@ CATALOGUE: list[tuple[str, dict, str, str]] = [
     ("child names twice", {**coder(), "images": {**IMAGES, "children": [CHILD, CHILD]}}, "egoengine:images.children[1].name", "used twice"),
     ("child context outside the project", {**coder(), "images": {**IMAGES, "children": [{**CHILD, "context": "../elsewhere"}]}}, "egoengine:images.children[0].context", "inside the project"),
     ("child context without a Containerfile head", {**coder(), "images": {**IMAGES, "children": [{**CHILD, "context": "coder-templates/docker-shell"}]}}, "egoengine:images.children[0].context", "does not exist"),
-    ("nix child without attr", {**coder(), "images": {**IMAGES, "children": [{**CHILD, "builder": "nix"}]}}, "egoengine:images.children[0].attr", "is missing"),
+    ("nix child without attr", {**coder(), "images": {**IMAGES, "children": [{**CHILD, "builder": "nix", "flake": "tests/unit/fixtures/nix-child"}]}}, "egoengine:images.children[0].attr", "is missing"),
+    ("nix child flake at the project root", {**coder(), "images": {**IMAGES, "children": [{**CHILD, "builder": "nix", "flake": ".", "attr": "lab"}]}}, "egoengine:images.children[0].flake", "project root"),
+    ("database admin password none", {**coder(), "secrets": {"databaseAdminPassword": "none"}}, "egoengine:secrets.databaseAdminPassword", "required"),
+    ("container database on a remote engine", {**coder(), "engine": {"host": "tcp://10.0.0.5:2375", "socketGid": 998}}, "egoengine:database.mode", "not local"),
+    ("container database with TLS", {**coder(), "database": {"mode": "container", "sslmode": "require"}}, "egoengine:database.sslmode", "must be disable"),
+    ("child builds over ssh", {**coder(), "engine": {"host": "ssh://deploy@vermissian", "socketGid": 998}, "database": external(), "secrets": {"databaseAdminPassword": "config:pgAdmin"}, "images": {**IMAGES, "children": [CHILD]}}, "egoengine:engine.host", "ssh://"),
     ("child link target relative", {**coder(), "images": {**IMAGES, "children": [{**CHILD, "links": {"lab": "bin/lab"}}]}}, "egoengine:images.children[0].links.lab", "not an absolute path"),
     ("workspace image names no image", {**coder(), "templates": {"workspaceImage": "gpu"}}, "egoengine:templates.workspaceImage", "names no configured image"),
     ("override for a missing template", {**coder(), "templates": {"overrides": {"docker-gpu": {}}}}, "egoengine:templates.overrides.docker-gpu", "names no template directory"),
     ("override variable not declared", {**coder(), "templates": {"overrides": {"docker-shell": {"variables": {"nope": "x"}}}}}, "egoengine:templates.overrides.docker-shell.variables.nope", "not declared"),
     ("override sets a program variable", {**coder(), "templates": {"overrides": {"docker-shell": {"variables": {"workspace_image": "x"}}}}}, "egoengine:templates.overrides.docker-shell.variables.workspace_image", "set by the program"),
-    ("template description too long", {**coder(), "templates": {"overrides": {"docker-shell": {"description": "x" * 200}}}}, "egoengine:templates.overrides.docker-shell.description", "at most 127"),
+    ("template description too long", {**coder(), "templates": {"overrides": {"docker-shell": {"description": "x" * 200}}}}, "egoengine:templates.overrides.docker-shell.description", "longer than 127 bytes"),
 ]
 
 

@@ -60,6 +60,12 @@ def test_data_is_protected_and_retained(dev_up: EngineRun, vermissian_up: Engine
         assert run.one(ROLE).retain_on_delete
 
 
+def test_the_superuser_password_the_retained_volume_keeps_is_protected(dev_up: EngineRun) -> None:
+    passwords = {r.name: r for r in dev_up.by_type("random:index/randomPassword:RandomPassword")}
+    assert passwords["egoengine-secrets-database-admin-password"].protect
+    assert not passwords["egoengine-secrets-database-password"].protect  # ALTER ROLE can change it
+
+
 def test_role_logs_in_and_is_not_a_superuser_and_owns_the_database(dev_up: EngineRun) -> None:
     role = unwrap(dev_up.one(ROLE).inputs)
     assert role["login"] is True and role["superuser"] is False
@@ -134,6 +140,7 @@ def test_backup_runs_before_the_coder_container_and_is_keyed_on_the_image(dev_up
     assert "PGPASSWORD" in inputs["environment"]
     assert inputs["environment"]["PGPORT"] == "15432"
     assert dev_up.one(DATABASE).urn in dump.dependencies
+    assert dev_up.one(ROLE).urn in dump.dependencies
 
 
 def test_a_new_coder_digest_changes_the_backup_trigger_and_the_container_image(dev_up: EngineRun) -> None:
