@@ -29,6 +29,7 @@ import pulumi
 import pulumi.dynamic
 
 from components.coder_api import CoderApiError, CoderClient, CoderError
+from components.coder_dynamic import login_as_admin, provider_outputs
 from components.dynamic_values import contains_unknown, inputs_changed, plain
 
 TYPE_TOKEN = "egoengine:coder:Admin"
@@ -179,20 +180,25 @@ class AdminProvider(pulumi.dynamic.ResourceProvider):
 def _outputs(
     props: Mapping[str, Any], user_id: str, organization_id: str, token: str, token_id: str
 ) -> dict[str, Any]:
-    outs = {key: props[key] for key in _INPUT_KEYS if key in props}
-    outs.update(user_id=user_id, organization_id=organization_id, token=token, token_id=token_id)
-    return outs
+    return provider_outputs(
+        props,
+        _INPUT_KEYS,
+        user_id=user_id,
+        organization_id=organization_id,
+        token=token,
+        token_id=token_id,
+    )
 
 
 def _login(client: CoderClient, props: Mapping[str, Any], *, purpose: str) -> None:
-    try:
-        client.login(email=str(props["email"]), password=str(props["password"]))
-    except CoderApiError as exc:
-        if exc.status in (400, 401, 403):
-            raise CoderAdminError(
-                f"cannot log in to Coder at {props['url']} as {props['email']} to {purpose}: {exc}"
-            ) from None
-        raise
+    login_as_admin(
+        client,
+        email=str(props["email"]),
+        password=str(props["password"]),
+        refused=lambda exc: CoderAdminError(
+            f"cannot log in to Coder at {props['url']} as {props['email']} to {purpose}: {exc}"
+        ),
+    )
 
 
 def _create_or_adopt(client: CoderClient, props: Mapping[str, Any]) -> tuple[str, str]:
@@ -213,16 +219,22 @@ def _create_or_adopt(client: CoderClient, props: Mapping[str, Any]) -> tuple[str
                 raise CoderAdminError(
                     f"creating the first Coder user {username!r} failed: {exc}"
                 ) from None
-    try:
-        client.login(email=email, password=str(props["password"]))
-    except CoderApiError as exc:
-        if created is None and exc.status in (400, 401, 403):
-            raise CoderAdminError(
+    if created is None:
+        # Adopting: a refusal means the stack's credentials are not the existing first user's.
+        login_as_admin(
+            client,
+            email=email,
+            password=str(props["password"]),
+            refused=lambda exc: CoderAdminError(
                 "a first user already exists and the configured credentials do not log in: "
                 f"{exc}. Set the admin email and password in the stack config to that user's "
                 f"(configured email: {email})"
-            ) from None
-        raise
+            ),
+        )
+    else:
+        # Just created with these credentials: a refusal here is Coder's fault, not the
+        # config's, so its own error goes up unchanged.
+        client.login(email=email, password=str(props["password"]))
     me = client.me()
     if not me.is_owner:
         raise CoderAdminError(

@@ -35,7 +35,6 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi.dynamic
 
-from components.dynamic_values import contains_unknown, inputs_changed, plain
 from components.coder_api import (
     CoderApiError,
     CoderClient,
@@ -44,6 +43,8 @@ from components.coder_api import (
     TemplateVersion,
     VariableValue,
 )
+from components.coder_dynamic import login_as_admin, provider_outputs
+from components.dynamic_values import contains_unknown, inputs_changed, plain
 from components.template_archive import content_hash, ustar_archive
 
 TYPE_TOKEN = "egoengine:coder:Template"
@@ -235,15 +236,15 @@ class TemplateProvider(pulumi.dynamic.ResourceProvider):
             poll_interval_seconds=self.poll_interval_seconds,
         )
         try:
-            client.login(email=str(props["admin_email"]), password=str(props["admin_password"]))
-        except CoderApiError as exc:
-            client.close()
-            if exc.status in (400, 401, 403):
-                raise CoderTemplateError(
+            login_as_admin(
+                client,
+                email=str(props["admin_email"]),
+                password=str(props["admin_password"]),
+                refused=lambda exc: CoderTemplateError(
                     f"template {props.get('name')!r}: cannot log in to Coder at {props['url']} "
                     f"as {props['admin_email']}: {exc}"
-                ) from None
-            raise
+                ),
+            )
         except BaseException:
             client.close()
             raise
@@ -332,11 +333,13 @@ def _workspace_count(client: CoderClient, name: str) -> int | str:
 def _outputs(
     props: Mapping[str, Any], template_id: str, version_id: str, organization_id: str
 ) -> dict[str, Any]:
-    outs = {key: props[key] for key in _INPUT_KEYS if key in props}
-    outs.update(
-        template_id=template_id, active_version_id=version_id, organization_id=organization_id
+    return provider_outputs(
+        props,
+        _INPUT_KEYS,
+        template_id=template_id,
+        active_version_id=version_id,
+        organization_id=organization_id,
     )
-    return outs
 
 
 class _TemplateResource(pulumi.dynamic.Resource, module="coder", name="Template"):

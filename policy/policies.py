@@ -11,6 +11,15 @@ strings behind a proxy that raises ``UnknownValueError``; Pulumi's mocks hand th
 or ``pulumi.output.Unknown``. All three read as ``UNKNOWN`` here. A property that is *absent* is not
 unknown: the Python SDK drops ``None`` inputs, so an absent key means the program did not set it.
 
+Secrets: the engine sends secret inputs to the pack with their secret marker, but pulumi_policy 1.21
+drops that marker before validators run (``Analyze``/``AnalyzeStack`` deserialize without secret
+proxies; pulumi/pulumi-policy#241), so a validator could not tell a secret from plain text. Importing
+this module therefore installs ``keep_secret_markers_in_analyzer()``: the pack's validators then see
+a secret value as ``pulumi_policy.Secret(value)``, as ``from_wire`` builds it. Whatever else runs
+these validators (the offline plan tool, tests) should build props with ``from_wire`` too: Pulumi's
+mocks record secrets with the same marker.
+``known``/``lookup`` read through secrets; ``raw_lookup``/``is_secret`` say whether a value is one.
+
 Messages name the resource and property, say what is wrong and what to do, and never echo a value
 that could be secret (environment values, stdin).
 """
@@ -19,10 +28,12 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Optional, Union
 
+import pulumi_policy.deserialize as _policy_wire
+import pulumi_policy.policy as _policy_analyzer
 from pulumi.output import Unknown as _MockUnknown
 from pulumi_policy import (
     EnforcementLevel,
@@ -52,7 +63,8 @@ from pulumi_policy.proxy import (
 POLICY_PACK_NAME: Final = "egoengine-guardrails"
 POLICY_PACK_DESCRIPTION: Final = (
     "Guardrails for the egoengine Coder deployment: pinned images, loopback-only ports, protected "
-    "PostgreSQL data, least-privilege database role, secret-safe commands and a well-formed Coder server."
+    "PostgreSQL data, least-privilege database role, secret-safe commands, no secrets in plain env, "
+    "child images built through the inheritance check, and a well-formed Coder server."
 )
 
 # Resource type tokens (pulumi-docker 5.x, pulumi-postgresql 3.x, pulumi-command 1.x).
@@ -66,7 +78,29 @@ COMMAND: Final = "command:local:Command"
 # The label the program puts on its containers and volumes to say what they are.
 ROLE_LABEL: Final = "egoengine.role"
 CODER_SERVER_ROLE: Final = "coder-server"
+POSTGRES_ROLE: Final = "postgres"
 POSTGRES_DATA_ROLE: Final = "postgres-data"
+
+# Container variables that carry a credential, by container role: the database URL holds the role's
+# password, the PSK lets a provisioner daemon join. Named one by one: a pattern would also catch
+# harmless Coder settings such as CODER_MAX_ADMIN_TOKEN_LIFETIME.
+SECRET_CONTAINER_ENV: Final[Mapping[str, frozenset[str]]] = {
+    CODER_SERVER_ROLE: frozenset({"CODER_PG_CONNECTION_URL", "CODER_PROVISIONER_DAEMON_PSK"}),
+    POSTGRES_ROLE: frozenset({"POSTGRES_PASSWORD"}),
+}
+# A command's environment variable whose name contains one of these is taken to hold a credential
+# (PGPASSWORD, REGISTRY_PASSWORD, CODER_SESSION_TOKEN, ...).
+SECRET_NAME_PARTS: Final = ("PASSWORD", "TOKEN", "SECRET", "PSK", "KEY")
+
+# Image builds and pushes a command may run only through tools.build_image, which checks after every
+# build (and again after the push) that the child kept the base's User, Env, Cmd, Entrypoint and
+# WorkingDir. The helper has no option that skips that check, so going through it is the whole rule.
+_IMAGE_BUILD_OR_PUSH = re.compile(
+    r"\b(?:docker|podman)\s+(?:buildx\s+|image\s+)?(?:build|push)\b"
+    r"|\bbuildah\b|\bskopeo\s+copy\b|\bnix(?:\s+|-)build\b")
+_BUILD_HELPER = re.compile(r"(?:^|\s)-m\s+tools\.build_image(?:\s|$)")
+_BUILD_HELPER_ARGUMENT: Final = "-m tools.build_image"
+_COMMAND_RUN_INPUTS: Final = ("create", "update")
 
 ALLOW_PUBLIC_BIND_KEY: Final = "allowPublicBind"
 
@@ -137,9 +171,11 @@ _ENGINE_UNKNOWN_SENTINELS: Final = frozenset({
     UNKNOWN_BOOLEAN_VALUE, UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE, UNKNOWN_ARRAY_VALUE,
     UNKNOWN_ASSET_VALUE, UNKNOWN_ARCHIVE_VALUE, UNKNOWN_OBJECT_VALUE,
 })
-# How the Python SDK's mocks (and the engine's wire format) mark a secret inside a plain dict.
-_SECRET_SIG_KEY: Final = "4dabf18193072939515e22adb298388d"
-_SECRET_SIG: Final = "1b47061264138c4ac30d75fd1eb44270"
+# How the engine's wire format (and the Python SDK's mocks) mark a secret, an asset or an archive
+# inside a plain dict: {SIG_KEY: <sig>, ...}.
+_SECRET_SIG_KEY: Final = _policy_wire.SPECIAL_SIG_KEY
+_SECRET_SIG: Final = _policy_wire.SPECIAL_SECRET_SIG
+_ASSET_OR_ARCHIVE_SIGS: Final = frozenset({_policy_wire.SPECIAL_ASSET_SIG, _policy_wire.SPECIAL_ARCHIVE_SIG})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -160,25 +196,40 @@ ABSENT: Final = _Marker("ABSENT")
 """The program did not set the property."""
 
 
+def _is_unknown(value: Any) -> bool:
+    return (value is None or isinstance(value, _MockUnknown)
+            or (isinstance(value, str) and value in _ENGINE_UNKNOWN_SENTINELS))
+
+
+def is_secret(value: Any) -> bool:
+    """Whether ``value`` (as ``raw_lookup`` returns it) is marked secret: a ``pulumi_policy.Secret``
+    (the analyzer, see ``from_wire``) or the wire/mock envelope ``{sig: secret, value: ...}``."""
+    if isinstance(value, Secret):
+        return True
+    if isinstance(value, Mapping):
+        try:
+            return value.get(_SECRET_SIG_KEY) == _SECRET_SIG
+        except UnknownValueError:
+            return False
+    return False
+
+
 def known(value: Any) -> Any:
     """Returns ``value`` with secret wrappers removed, or ``UNKNOWN`` when it is not known yet."""
-    if value is None or isinstance(value, _MockUnknown):
-        return UNKNOWN
-    if isinstance(value, str) and value in _ENGINE_UNKNOWN_SENTINELS:
+    if _is_unknown(value):
         return UNKNOWN
     if isinstance(value, Secret):
         return known(value.value)
-    if isinstance(value, Mapping):
+    if is_secret(value):
         try:
-            if value.get(_SECRET_SIG_KEY) == _SECRET_SIG:
-                return known(value.get("value"))
+            return known(value.get("value"))
         except UnknownValueError:
             return UNKNOWN
     return value
 
 
-def lookup(container: Any, key: Union[str, int]) -> Any:
-    """``container[key]`` as a known value, ``UNKNOWN`` or ``ABSENT``."""
+def raw_lookup(container: Any, key: Union[str, int]) -> Any:
+    """``container[key]`` with its secret wrapper (if any) kept, or ``UNKNOWN`` / ``ABSENT``."""
     container = known(container)
     if container is UNKNOWN:
         return UNKNOWN
@@ -188,18 +239,88 @@ def lookup(container: Any, key: Union[str, int]) -> Any:
         return UNKNOWN
     except (KeyError, IndexError, TypeError):
         return ABSENT
-    return known(value)
+    return UNKNOWN if _is_unknown(value) else value
 
 
-def items(sequence: Any) -> Iterator[Any]:
-    """Each element of a list property as a known value or ``UNKNOWN`` (never raises for unknowns)."""
+def lookup(container: Any, key: Union[str, int]) -> Any:
+    """``container[key]`` as a known value, ``UNKNOWN`` or ``ABSENT``."""
+    value = raw_lookup(container, key)
+    return value if value is UNKNOWN or value is ABSENT else known(value)
+
+
+def raw_items(sequence: Any) -> Iterator[Any]:
+    """Each element of a list property as ``raw_lookup`` returns it (secret wrappers kept)."""
     sequence = known(sequence)
     if sequence is UNKNOWN or sequence is ABSENT or isinstance(sequence, (str, bytes)):
         return
     if not isinstance(sequence, Sequence):
         return
     for index in range(len(sequence)):
-        yield lookup(sequence, index)
+        yield raw_lookup(sequence, index)
+
+
+def items(sequence: Any) -> Iterator[Any]:
+    """Each element of a list property as a known value or ``UNKNOWN`` (never raises for unknowns)."""
+    for item in raw_items(sequence):
+        yield item if item is UNKNOWN else known(item)
+
+
+# --------------------------------------------------------------------------------------------------
+# Secret markers: what the engine sends, what the validators see
+# --------------------------------------------------------------------------------------------------
+
+def from_wire(props: Mapping[str, Any]) -> dict[str, Any]:
+    """Properties as the engine sends them (JSON with ``{sig: secret, value: ...}`` envelopes) or as
+    Pulumi's mocks record them, with each secret as ``Secret(value)``; assets and archives as
+    pulumi_policy itself deserializes them; everything else unchanged (unknown sentinels too)."""
+    return {key: _from_wire(value) for key, value in props.items()}
+
+
+def _from_wire(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_from_wire(item) for item in value]
+    if isinstance(value, dict):
+        signature = value.get(_SECRET_SIG_KEY)
+        if signature == _SECRET_SIG:
+            return Secret(_from_wire(value.get("value")))
+        if signature in _ASSET_OR_ARCHIVE_SIGS:
+            return _policy_wire._deserialize_property(value)
+        return {key: _from_wire(item) for key, item in value.items()}
+    return value
+
+
+_LIBRARY_DESERIALIZE: Final[Callable[..., Any]] = _policy_wire.deserialize_properties
+
+
+def _deserialize_keeping_secrets(props: dict[str, Any], proxy_secrets: bool = False) -> Any:
+    """Drop-in for pulumi_policy's ``deserialize_properties`` that keeps secret markers."""
+    if proxy_secrets:
+        # Remediate asks for the library's write-preserving proxies; leave that path as it is.
+        return _LIBRARY_DESERIALIZE(props, True)
+    return from_wire(props)
+
+
+def keep_secret_markers_in_analyzer() -> None:
+    """Make the pack's analyzer hand validators secrets as ``Secret(value)`` (idempotent).
+
+    pulumi_policy 1.21's analyzer calls ``deserialize_properties(props)`` without secret proxies for
+    ``Analyze`` and ``AnalyzeStack``, which unwraps every secret; the no-secrets-in-plain-env policy
+    needs to see which values are secret, so the analyzer module's reference is pointed at
+    ``_deserialize_keeping_secrets``. Fails loudly if pulumi_policy no longer looks like 1.21, rather
+    than let that policy misjudge every secret as plain text.
+    """
+    current = getattr(_policy_analyzer, "deserialize_properties", None)
+    if current is _deserialize_keeping_secrets:
+        return
+    if current is not _LIBRARY_DESERIALIZE or not callable(getattr(_policy_wire, "_deserialize_property", None)):
+        raise RuntimeError(
+            "pulumi_policy's analyzer no longer deserializes properties the way policy/policies.py "
+            "expects (checked against pulumi-policy 1.21.0); re-check how it presents secrets to "
+            "validators before upgrading, or the no-secrets-in-plain-env policy cannot see secrets.")
+    _policy_analyzer.deserialize_properties = _deserialize_keeping_secrets  # type: ignore[attr-defined]
+
+
+keep_secret_markers_in_analyzer()
 
 
 def role_label(props: Mapping[str, Any]) -> Any:
@@ -480,6 +601,88 @@ def validate_command_secret_outputs(args: ResourceValidationArgs, report_violati
 
 
 # --------------------------------------------------------------------------------------------------
+# Secrets in environments
+# --------------------------------------------------------------------------------------------------
+# A secret is safe when it is marked secret where it sits: the whole envs list / environment map, or
+# the one entry / value that holds it (the state encrypts either). Unknown values are not judged.
+
+def _is_plain(value: Any) -> bool:
+    """Known to be there and not marked secret (``value`` as ``raw_lookup`` returns it)."""
+    return value is not UNKNOWN and value is not ABSENT and not is_secret(value)
+
+
+def looks_secret(name: str) -> bool:
+    upper = name.upper()
+    return any(part in upper for part in SECRET_NAME_PARTS)
+
+
+def validate_container_env_secret(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """The Coder and PostgreSQL containers carry their credential variables as secrets."""
+    if args.resource_type != CONTAINER:
+        return
+    role = role_label(args.props)
+    secret_names = SECRET_CONTAINER_ENV.get(role) if isinstance(role, str) else None
+    envs = raw_lookup(args.props, "envs")
+    if not secret_names or not _is_plain(envs):
+        return
+    plain: set[str] = set()
+    for entry in raw_items(envs):
+        if not _is_plain(entry):
+            continue
+        text = known(entry)
+        name = text.partition("=")[0] if isinstance(text, str) else None
+        if name in secret_names:
+            plain.add(name)
+    if plain:
+        report_violation(
+            f"Container '{args.name}' ({ROLE_LABEL}={role}) sets {', '.join(sorted(plain))} in envs in plain "
+            "text, so the value is stored unencrypted in the state and shown in diffs; pass envs as a secret "
+            "(build the list with pulumi.Output.secret, or from secret Outputs).", None)
+
+
+def validate_command_env_secret(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """A command's environment variables with a secret-looking name are secrets."""
+    if args.resource_type != COMMAND:
+        return
+    environment = raw_lookup(args.props, "environment")
+    if not _is_plain(environment):
+        return
+    variables = known(environment)
+    if not isinstance(variables, Mapping):
+        return
+    plain = sorted(name for name in variables
+                   if looks_secret(str(name)) and _is_plain(raw_lookup(variables, name)))
+    if plain:
+        report_violation(
+            f"Command '{args.name}' passes {', '.join(plain)} in environment in plain text, so the value is "
+            "stored unencrypted in the state and shown in diffs; wrap the value (or the whole environment) in "
+            "pulumi.Output.secret.", None)
+
+
+# --------------------------------------------------------------------------------------------------
+# Child images
+# --------------------------------------------------------------------------------------------------
+
+def validate_image_builds_use_helper(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """A command that builds or pushes an image does it through ``tools.build_image``."""
+    if args.resource_type != COMMAND:
+        return
+    for name in _COMMAND_RUN_INPUTS:
+        script = lookup(args.props, name)
+        if not isinstance(script, str):
+            continue
+        build = _IMAGE_BUILD_OR_PUSH.search(script)
+        if build is None or _BUILD_HELPER.search(script):
+            continue
+        # Only the matched words are quoted: the rest of the command line may carry anything.
+        step = " ".join(build.group(0).split())
+        report_violation(
+            f"Command '{args.name}' runs `{step}` in {name} without the project's helper, so nothing checks "
+            "that the child image keeps the base's User, Env, Cmd, Entrypoint and WorkingDir; build and push "
+            f"it with `python {_BUILD_HELPER_ARGUMENT} ...` (components/images.py builds that command).", None)
+
+
+# --------------------------------------------------------------------------------------------------
 # Coder server container
 # --------------------------------------------------------------------------------------------------
 
@@ -624,6 +827,23 @@ coder_env_known = ResourceValidationPolicy(
     severity=Severity.MEDIUM,
 )
 
+no_secrets_in_plain_env = ResourceValidationPolicy(
+    name="no-secrets-in-plain-env",
+    description="Credentials in environments are secrets: the Coder container's database URL and "
+                "provisioner PSK, PostgreSQL's POSTGRES_PASSWORD, and command variables named like "
+                "*PASSWORD*, *TOKEN*, *SECRET*, *PSK* or *KEY*.",
+    validate=[validate_container_env_secret, validate_command_env_secret],
+    severity=Severity.HIGH,
+)
+
+child_config_inheritance = ResourceValidationPolicy(
+    name="child-config-inheritance",
+    description="Commands build and push images only through tools.build_image, which checks that the child "
+                "image keeps the base's User, Env, Cmd, Entrypoint and WorkingDir.",
+    validate=validate_image_builds_use_helper,
+    severity=Severity.HIGH,
+)
+
 single_coder_server = StackValidationPolicy(
     name="single-coder-server",
     description=f"The stack has exactly one container labelled {ROLE_LABEL}={CODER_SERVER_ROLE}.",
@@ -639,6 +859,8 @@ RESOURCE_POLICIES: Final[tuple[ResourceValidationPolicy, ...]] = (
     command_hygiene,
     coder_server_ready,
     coder_env_known,
+    no_secrets_in_plain_env,
+    child_config_inheritance,
 )
 STACK_POLICIES: Final[tuple[StackValidationPolicy, ...]] = (single_coder_server,)
 ALL_POLICIES: Final[tuple[Policy, ...]] = (*RESOURCE_POLICIES, *STACK_POLICIES)

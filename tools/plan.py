@@ -376,9 +376,10 @@ def _policy_options(reg: mock_engine.Registration) -> PolicyResourceOptions:
 
 
 def _props(values: Mapping[str, Any]) -> Mapping[str, Any]:
-    # As the engine hands them to a pack: secrets in plain text (the pack does not opt into secret
-    # proxies), behind pulumi_policy's unknown-checking proxy; mock unknowns read as UNKNOWN.
-    return unknown_checking_proxy(mock_engine.unwrap(dict(values)))
+    # As the pack's analyzer hands them to validators: secrets as pulumi_policy.Secret (the pack keeps
+    # the engine's secret marker, see policies.from_wire), behind pulumi_policy's unknown-checking
+    # proxy; mock unknowns read as UNKNOWN.
+    return unknown_checking_proxy(policies.from_wire(dict(values)))
 
 
 def stack_resources(graph: Graph) -> list[PolicyResource]:

@@ -27,6 +27,7 @@ from pulumi_policy import (
     PolicyResource,
     PolicyResourceOptions,
     ResourceValidationArgs,
+    Secret,
     StackValidationArgs,
 )
 from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UNKNOWN_BOOLEAN_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
@@ -42,6 +43,7 @@ from policy.policies import (
     ImageReference,
     check_resource,
     check_stack,
+    from_wire,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +53,8 @@ PINNED_CODER = f"ghcr.io/coder/coder:v2.26.6@{DIGEST}"
 SECRET_VALUE = "s3cr3t-value-that-must-not-leak"
 
 Validator = Callable[[ResourceValidationArgs, Callable[..., None]], None]
+# The engine's secret envelope (pulumi/sdk properties.go); the analyzer receives secrets in it.
+SECRET_SIG_KEY, SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -72,6 +76,11 @@ def resource_args(resource_type: str, props: Mapping[str, Any], *, name: str = "
                                   options(protect=protect, secret_outputs=secret_outputs), None, config)
 
 
+def secret(value: Any) -> dict[str, Any]:
+    """``value`` as the engine sends a secret to the pack (and as Pulumi's mocks record it)."""
+    return {SECRET_SIG_KEY: SECRET_SIG, "value": value}
+
+
 def violations(validator: Validator, args: ResourceValidationArgs) -> list[str]:
     found: list[str] = []
     validator(args, lambda message, urn=None: found.append(message))
@@ -86,9 +95,10 @@ def coder_props(**overrides: Any) -> dict[str, Any]:
     """A Coder server container that satisfies every policy; overrides replace or (None) drop keys."""
     props: dict[str, Any] = {
         "image": DIGEST,
-        "envs": ["CODER_ACCESS_URL=https://coder.example.test", "CODER_HTTP_ADDRESS=0.0.0.0:7080",
-                 f"CODER_PG_CONNECTION_URL=postgres://coder:{SECRET_VALUE}@db/coder",
-                 "CODER_TELEMETRY_ENABLE=false", "TZ=UTC"],
+        "envs": secret(["CODER_ACCESS_URL=https://coder.example.test", "CODER_HTTP_ADDRESS=0.0.0.0:7080",
+                        f"CODER_PG_CONNECTION_URL=postgres://coder:{SECRET_VALUE}@db/coder",
+                        f"CODER_PROVISIONER_DAEMON_PSK={SECRET_VALUE}", "CODER_TELEMETRY_ENABLE=false",
+                        "TZ=UTC"]),
         "ports": [{"internal": 7080, "external": 7080, "ip": "127.0.0.1", "protocol": "tcp"}],
         "healthcheck": {"tests": ["CMD", "curl", "-fsS", "http://127.0.0.1:7080/healthz"], "interval": "5s"},
         "wait": True,
@@ -407,6 +417,184 @@ def test_unknown_env_entries_are_not_reported() -> None:
 
 
 # ------------------------------------------------------------------------------------------------
+# Secret markers: from_wire and the analyzer hook
+# ------------------------------------------------------------------------------------------------
+
+# The two shapes a secret reaches a validator in: Secret(value), as the pack's analyzer hands it over
+# (from_wire keeps the engine's marker), and the raw envelope, as Pulumi's mocks record it.
+SECRET_FORMS = pytest.mark.parametrize("present", [from_wire, dict], ids=["analyzer-Secret", "mock-envelope"])
+ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
+
+
+def test_from_wire_turns_every_secret_envelope_into_a_secret_and_keeps_the_rest() -> None:
+    props = from_wire({
+        "envs": secret(["A=b", UNKNOWN_STRING_VALUE]),
+        "environment": {"PGPASSWORD": secret(SECRET_VALUE), "PGHOST": "127.0.0.1"},
+        "ports": [{"internal": 7080, "ip": secret("127.0.0.1")}],
+        "image": UNKNOWN_STRING_VALUE,
+        "source": {SECRET_SIG_KEY: ASSET_SIG, "text": "hello"},
+    })
+    assert isinstance(props["envs"], Secret) and props["envs"].value == ["A=b", UNKNOWN_STRING_VALUE]
+    assert isinstance(props["environment"]["PGPASSWORD"], Secret) and props["environment"]["PGHOST"] == "127.0.0.1"
+    assert isinstance(props["ports"][0]["ip"], Secret) and props["ports"][0]["internal"] == 7080
+    assert props["image"] == UNKNOWN_STRING_VALUE
+    assert isinstance(props["source"], pulumi.StringAsset) and props["source"].text == "hello"
+
+
+def test_the_packs_analyzer_keeps_secret_markers_for_validators() -> None:
+    # Importing policy.policies installed the hook: Analyze/AnalyzeStack now deserialize like from_wire.
+    import pulumi_policy.deserialize as library
+    import pulumi_policy.policy as analyzer
+
+    # Why the hook exists: pulumi_policy 1.21 on its own hands a secret over as plain text.
+    assert library.deserialize_properties({"envs": secret(["A=b"])})["envs"] == ["A=b"]
+    analyzed = analyzer.deserialize_properties({"envs": secret(["A=b"]), "name": "x"})
+    assert isinstance(analyzed["envs"], Secret) and analyzed["envs"].value == ["A=b"]
+    # Remediate's path (secret-preserving proxies that read as plain text) is left as the library has it.
+    remediated = analyzer.deserialize_properties({"envs": secret(["A=b"])}, True)
+    assert list(remediated["envs"]) == ["A=b"]
+    policies.keep_secret_markers_in_analyzer()  # idempotent
+    assert isinstance(analyzer.deserialize_properties({"e": secret(1)})["e"], Secret)
+
+
+def test_the_hook_refuses_a_pulumi_policy_it_does_not_recognise(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pulumi_policy.policy as analyzer
+
+    monkeypatch.setattr(analyzer, "deserialize_properties", lambda props, proxy_secrets=False: props)
+    with pytest.raises(RuntimeError, match=r"pulumi-policy 1\.21\.0"):
+        policies.keep_secret_markers_in_analyzer()
+
+
+# ------------------------------------------------------------------------------------------------
+# no-secrets-in-plain-env
+# ------------------------------------------------------------------------------------------------
+
+CODER_CREDENTIALS = [f"CODER_PG_CONNECTION_URL=postgres://coder:{SECRET_VALUE}@db/coder",
+                     f"CODER_PROVISIONER_DAEMON_PSK={SECRET_VALUE}"]
+CODER_SETTINGS = ["CODER_ACCESS_URL=https://coder.example.test", "CODER_MAX_ADMIN_TOKEN_LIFETIME=336h"]
+POSTGRES_ENVS = ["POSTGRES_USER=postgres", f"POSTGRES_PASSWORD={SECRET_VALUE}"]
+
+
+def container_args(role: str, envs: Any, present: Callable[[dict[str, Any]], dict[str, Any]] = dict,
+                   ) -> ResourceValidationArgs:
+    return resource_args(CONTAINER, present({"image": DIGEST, "envs": envs, "labels": role_labels(role)}),
+                         name=role)
+
+
+@SECRET_FORMS
+@pytest.mark.parametrize("role, envs", [
+    ("coder-server", secret(CODER_SETTINGS + CODER_CREDENTIALS)),
+    ("coder-server", CODER_SETTINGS + [secret(entry) for entry in CODER_CREDENTIALS]),  # each entry secret
+    ("coder-server", CODER_SETTINGS),  # no credential at all: nothing to protect
+    ("postgres", secret(POSTGRES_ENVS)),
+    ("postgres", ["POSTGRES_USER=postgres", secret(f"POSTGRES_PASSWORD={SECRET_VALUE}")]),
+], ids=["coder-list", "coder-entries", "coder-no-credentials", "postgres-list", "postgres-entry"])
+def test_container_credentials_carried_as_secrets_pass(present: Callable[[dict[str, Any]], dict[str, Any]],
+                                                       role: str, envs: Any) -> None:
+    assert violations(policies.validate_container_env_secret, container_args(role, envs, present)) == []
+
+
+@SECRET_FORMS
+@pytest.mark.parametrize("role, envs, names", [
+    ("coder-server", CODER_SETTINGS + CODER_CREDENTIALS, "CODER_PG_CONNECTION_URL, CODER_PROVISIONER_DAEMON_PSK"),
+    ("coder-server", [secret(CODER_CREDENTIALS[0]), CODER_CREDENTIALS[1]], "CODER_PROVISIONER_DAEMON_PSK"),
+    ("postgres", POSTGRES_ENVS, "POSTGRES_PASSWORD"),
+], ids=["coder-plain", "coder-psk-plain", "postgres-plain"])
+def test_container_credentials_in_plain_envs_are_reported(present: Callable[[dict[str, Any]], dict[str, Any]],
+                                                          role: str, envs: list[Any], names: str) -> None:
+    [message] = violations(policies.validate_container_env_secret, container_args(role, envs, present))
+    assert f"Container '{role}' (egoengine.role={role}) sets {names} in envs in plain text" in message
+    assert "pulumi.Output.secret" in message
+    assert SECRET_VALUE not in message
+
+
+def test_plain_credentials_on_a_container_with_another_role_are_not_this_policys_business() -> None:
+    assert violations(policies.validate_container_env_secret, container_args("workspace", POSTGRES_ENVS)) == []
+
+
+@UNKNOWN_FORMS
+def test_container_envs_not_known_yet_are_not_reported(unknown: Any) -> None:
+    for envs in ([unknown, "POSTGRES_USER=postgres"], secret(UNKNOWN_ARRAY_VALUE), UNKNOWN_ARRAY_VALUE):
+        assert violations(policies.validate_container_env_secret, container_args("postgres", envs)) == []
+    args = resource_args(CONTAINER, {"image": DIGEST, "envs": POSTGRES_ENVS, "labels": UNKNOWN_ARRAY_VALUE})
+    assert violations(policies.validate_container_env_secret, args) == []
+
+
+@SECRET_FORMS
+@pytest.mark.parametrize("environment", [
+    secret({"PGPASSWORD": SECRET_VALUE, "PGHOST": "127.0.0.1"}),
+    {"PGPASSWORD": secret(SECRET_VALUE), "PGHOST": "127.0.0.1"},
+    {"ENGINE_HOST": "unix:///run/podman/podman.sock", "REGISTRY_USERNAME": "me",
+     "REGISTRY_PASSWORD": secret(SECRET_VALUE)},
+    {"ENGINE_HOST": "unix:///run/podman/podman.sock"},  # nothing that looks like a credential
+], ids=["whole-map", "one-value", "registry-login", "no-credentials"])
+def test_command_credentials_carried_as_secrets_pass(present: Callable[[dict[str, Any]], dict[str, Any]],
+                                                     environment: Any) -> None:
+    args = resource_args(COMMAND, present({"create": "true", "environment": environment}), name="backup")
+    assert violations(policies.validate_command_env_secret, args) == []
+
+
+@pytest.mark.parametrize("environment, names", [
+    ({"PGPASSWORD": SECRET_VALUE, "PGHOST": "127.0.0.1"}, "PGPASSWORD"),
+    ({"ENGINE_HOST": "unix:///x", "REGISTRY_PASSWORD": SECRET_VALUE}, "REGISTRY_PASSWORD"),
+    ({"CODER_SESSION_TOKEN": SECRET_VALUE, "API_KEY": SECRET_VALUE, "CLIENT_SECRET": secret(SECRET_VALUE),
+      "PROVISIONER_PSK": SECRET_VALUE}, "API_KEY, CODER_SESSION_TOKEN, PROVISIONER_PSK"),
+    ({"pgpassword": SECRET_VALUE}, "pgpassword"),
+], ids=["pgpassword", "registry-password", "token-key-psk", "lower-case"])
+def test_command_credentials_in_plain_environment_are_reported(environment: dict[str, Any], names: str) -> None:
+    args = resource_args(COMMAND, {"create": "true", "environment": environment}, name="backup")
+    [message] = violations(policies.validate_command_env_secret, args)
+    assert f"Command 'backup' passes {names} in environment in plain text" in message
+    assert "pulumi.Output.secret" in message and SECRET_VALUE not in message
+
+
+@UNKNOWN_FORMS
+def test_command_environment_not_known_yet_is_not_reported(unknown: Any) -> None:
+    for environment in ({"PGPASSWORD": unknown}, UNKNOWN_STRING_VALUE):
+        args = resource_args(COMMAND, {"create": "true", "environment": environment})
+        assert violations(policies.validate_command_env_secret, args) == []
+
+
+# ------------------------------------------------------------------------------------------------
+# child-config-inheritance
+# ------------------------------------------------------------------------------------------------
+
+BUILD_WITH_HELPER = (".venv/bin/python -m tools.build_image containerfile --context images/lab --name lab "
+                     f"--base ghcr.io/o/base:1@{DIGEST} --repo ghcr.io/o/lab --tag c-1")
+
+
+@pytest.mark.parametrize("create", [
+    BUILD_WITH_HELPER,
+    f"python3 -m tools.build_image nix --flake images/lab --attr image --base b@{DIGEST} --repo r/lab",
+    "coder templates push shell --yes",  # no image build at all
+    "skopeo inspect docker://ghcr.io/o/lab:c-1",  # reading an image is not building one
+])
+def test_commands_that_build_through_the_helper_or_not_at_all_pass(create: str) -> None:
+    assert violations(policies.validate_image_builds_use_helper, command(create=create)) == []
+
+
+@pytest.mark.parametrize("props, step, where", [
+    ({"create": "DOCKER_HOST=unix:///x docker build -t ghcr.io/o/child:1 images/child"}, "docker build", "create"),
+    ({"create": "podman build -f Containerfile -t ghcr.io/o/child:1 ."}, "podman build", "create"),
+    ({"create": "docker  buildx build --push -t ghcr.io/o/child:1 ."}, "docker buildx build", "create"),
+    ({"create": "buildah bud -t ghcr.io/o/child:1 ."}, "buildah", "create"),
+    ({"create": "skopeo copy docker-archive:result docker://ghcr.io/o/child:1"}, "skopeo copy", "create"),
+    ({"create": "nix build .#image && ./push.sh"}, "nix build", "create"),
+    ({"create": BUILD_WITH_HELPER, "update": "podman push ghcr.io/o/child:1"}, "podman push", "update"),
+], ids=["docker", "podman", "buildx", "buildah", "skopeo-copy", "nix", "push-in-update"])
+def test_image_builds_that_skip_the_helper_are_reported(props: dict[str, str], step: str, where: str) -> None:
+    [message] = violations(policies.validate_image_builds_use_helper, command(**props))
+    assert f"Command 'push' runs `{step}` in {where} without the project's helper" in message
+    assert "User, Env, Cmd, Entrypoint and WorkingDir" in message and "-m tools.build_image" in message
+    assert "ghcr.io/o/child" not in message  # the rest of the command line is not echoed
+
+
+@UNKNOWN_FORMS
+def test_command_line_not_known_yet_is_not_reported(unknown: Any) -> None:
+    assert violations(policies.validate_image_builds_use_helper, command(create=unknown)) == []
+
+
+# ------------------------------------------------------------------------------------------------
 # single-coder-server (stack policy)
 # ------------------------------------------------------------------------------------------------
 
@@ -454,7 +642,7 @@ def test_stack_with_unknown_labels_is_not_reported_as_missing_a_server() -> None
 
 def test_policy_names_are_unique_and_valid_for_the_engine() -> None:
     names = [policy.name for policy in policies.ALL_POLICIES]
-    assert len(names) == len(set(names)) == 8
+    assert len(names) == len(set(names)) == 10
     assert all(re.fullmatch(r"[a-z0-9-]+", name) and name != "all" for name in names)
 
 
@@ -467,6 +655,9 @@ def test_policy_names_are_unique_and_valid_for_the_engine() -> None:
     (COMMAND, {"stdin": SECRET_VALUE}, "command-hygiene"),
     (CONTAINER, coder_props(wait=False), "coder-server-ready"),
     (CONTAINER, coder_props(envs=["CODER_ACCESS_URL=x", "CODER_PROVISIONER_PSK=y"]), "coder-env-known"),
+    (CONTAINER, coder_props(envs=["CODER_ACCESS_URL=x", *CODER_CREDENTIALS]), "no-secrets-in-plain-env"),
+    (CONTAINER, {"image": DIGEST, "envs": POSTGRES_ENVS, "labels": role_labels("postgres")},
+     "no-secrets-in-plain-env"),
 ])
 def test_check_resource_attributes_findings_to_the_wrapping_policy(resource_type: str, props: dict[str, Any],
                                                                   policy_name: str) -> None:
@@ -476,6 +667,12 @@ def test_check_resource_attributes_findings_to_the_wrapping_policy(resource_type
     assert all(finding.urn == "urn:x" for finding in found)
 
 
+def test_check_resource_attributes_image_builds_to_child_config_inheritance() -> None:
+    guarded = options(secret_outputs=("stdout", "stderr"))
+    found = check_resource(COMMAND, unknown_checking_proxy({"create": "podman build ."}), "urn:b", "b", guarded)
+    assert [finding.policy for finding in found] == ["child-config-inheritance"]
+
+
 def test_check_resource_passes_per_policy_config() -> None:
     props = coder_props(ports=[{"internal": 7080, "ip": "0.0.0.0"}])
     assert check_resource(CONTAINER, props, "urn:x", "coder", options())
@@ -483,19 +680,30 @@ def test_check_resource_passes_per_policy_config() -> None:
                           config={"ports-loopback-only": {"allowPublicBind": True}}) == []
 
 
-def test_compliant_stack_has_no_findings() -> None:
+@SECRET_FORMS
+def test_compliant_stack_has_no_findings(present: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
     guarded = options(protect=True, secret_outputs=("stdout", "stderr"))
     resources = [
         (REMOTE_IMAGE, "coder-image", {"name": PINNED_CODER}),
         (CONTAINER, "coder", coder_props()),
+        (CONTAINER, "postgres", {"image": DIGEST, "envs": secret(POSTGRES_ENVS), "labels": role_labels("postgres"),
+                                 "ports": [{"internal": 5432, "external": 5432, "ip": "127.0.0.1"}]}),
         (VOLUME, "pgdata", {"labels": role_labels("postgres-data")}),
         (DATABASE, "coder-db", {"name": "coder"}),
         (ROLE, "coder-role", {"login": True, "superuser": False}),
-        (COMMAND, "push", {"environment": {"CODER_SESSION_TOKEN": SECRET_VALUE}, "logging": "none"}),
+        (COMMAND, "push", {"create": "coder templates push shell --yes",
+                           "environment": secret({"CODER_SESSION_TOKEN": SECRET_VALUE}), "logging": "none"}),
+        (COMMAND, "pg-dump", {"create": ".venv/bin/python -m tools.pg_backup --dir backups --keep 7",
+                              "environment": {"PGHOST": "127.0.0.1", "PGPASSWORD": secret(SECRET_VALUE)},
+                              "logging": "none"}),
+        (COMMAND, "lab-build", {"create": BUILD_WITH_HELPER, "logging": "none",
+                                "environment": {"ENGINE_HOST": "unix:///run/podman/podman.sock",
+                                                "REGISTRY_USERNAME": "me", "REGISTRY_PASSWORD": secret(SECRET_VALUE)}}),
     ]
     for resource_type, name, props in resources:
-        assert check_resource(resource_type, unknown_checking_proxy(props), f"urn:{name}", name, guarded) == []
-    assert check_stack([stack_resource(t, n, p) for t, n, p in resources]) == []
+        found = check_resource(resource_type, unknown_checking_proxy(present(props)), f"urn:{name}", name, guarded)
+        assert found == [], name
+    assert check_stack([stack_resource(t, n, present(p)) for t, n, p in resources]) == []
 
 
 def test_check_stack_reports_a_missing_coder_server() -> None:
@@ -565,6 +773,16 @@ def test_pack_serves_every_policy_and_reports_over_grpc(analyzer: analyzer_pb2_g
         type=CONTAINER, urn="urn:pulumi:dev::egoengine::ctr::coder", name="coder",
         properties=_struct({**coder_props(), "image": UNKNOWN_STRING_VALUE})), timeout=20)
     assert list(preview.diagnostics) == []
+
+    # Secrets travel in the engine's envelope; the pack keeps the marker, so secret envs pass and
+    # plain credentials are reported (by name only).
+    plain_credentials = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(
+        type=CONTAINER, urn="urn:pulumi:dev::egoengine::ctr::coder", name="coder",
+        properties=_struct(coder_props(envs=["CODER_ACCESS_URL=https://coder.example.test", *CODER_CREDENTIALS]))),
+        timeout=20)
+    assert [d.policyName for d in plain_credentials.diagnostics] == ["no-secrets-in-plain-env"]
+    assert all(SECRET_VALUE not in d.message for d in plain_credentials.diagnostics)
+    assert "CODER_PG_CONNECTION_URL" in plain_credentials.diagnostics[0].message
 
     public = _struct(coder_props(ports=[{"internal": 7080, "ip": "0.0.0.0"}]))
     request = analyzer_pb2.AnalyzeRequest(type=CONTAINER, urn="urn:c", name="coder", properties=public)

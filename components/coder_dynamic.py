@@ -1,0 +1,50 @@
+"""What the Coder dynamic providers (``coder_admin``, ``coder_template``) share.
+
+Both log in with the admin's password before every operation (a stored token may have expired)
+and both record their inputs next to what they created, so the next diff and delete see them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
+
+from components.coder_api import CoderApiError, CoderClient, CoderError
+
+LOGIN_REFUSED_STATUSES: Final = frozenset({400, 401, 403})
+"""How Coder refuses a password login: 400 malformed or unknown user, 401 wrong password, 403
+login type not allowed (e.g. password auth disabled) or user suspended."""
+
+
+def login_as_admin(
+    client: CoderClient,
+    *,
+    email: str,
+    password: str,
+    refused: Callable[[CoderApiError], CoderError],
+) -> str:
+    """Log ``client`` in with the admin's password; returns the session token.
+
+    A refused login (:data:`LOGIN_REFUSED_STATUSES`) raises ``refused(error)`` instead: the
+    caller's own error, saying what it was doing and what to fix. The Coder error in it is
+    already redacted by the client (no password). Anything else (server down, 5xx) propagates.
+    """
+    try:
+        return client.login(email=email, password=password)
+    except CoderApiError as exc:
+        if exc.status in LOGIN_REFUSED_STATUSES:
+            raise refused(exc) from None
+        raise
+
+
+def provider_outputs(
+    props: Mapping[str, Any], input_keys: Iterable[str], **created: Any
+) -> dict[str, Any]:
+    """A dynamic resource's outputs: the inputs it was given (those in ``input_keys`` that are
+    set), plus what it ``created`` (ids, tokens)."""
+    outputs = {key: props[key] for key in input_keys if key in props}
+    outputs.update(created)
+    return outputs
+
+
+__all__ = ["LOGIN_REFUSED_STATUSES", "login_as_admin", "provider_outputs"]
