@@ -29,8 +29,13 @@ import pulumi
 import pulumi.dynamic
 
 from components.coder_api import CoderApiError, CoderClient, CoderError
-from components.coder_dynamic import login_as_admin, provider_outputs
-from components.dynamic_values import contains_unknown, inputs_changed, plain
+from components.coder_dynamic import (
+    contains_unknown,
+    inputs_changed,
+    login_as_admin,
+    plain,
+    provider_outputs,
+)
 
 TYPE_TOKEN = "egoengine:coder:Admin"
 

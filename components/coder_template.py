@@ -43,8 +43,13 @@ from components.coder_api import (
     TemplateVersion,
     VariableValue,
 )
-from components.coder_dynamic import login_as_admin, provider_outputs
-from components.dynamic_values import contains_unknown, inputs_changed, plain
+from components.coder_dynamic import (
+    contains_unknown,
+    inputs_changed,
+    login_as_admin,
+    plain,
+    provider_outputs,
+)
 from components.template_archive import content_hash, ustar_archive
 
 TYPE_TOKEN = "egoengine:coder:Template"
