@@ -86,7 +86,7 @@ class CoderServer(pulumi.ComponentResource):
         super().__init__("egoengine:coder:Server", name, None, opts)
         settings = args["settings"]
         socket_path = args["engine"].socket_path
-        image = pinned_image(f"{name}-image", settings.image.ref, self)
+        image = pinned_image(f"{name}-image", str(settings.image), self)
 
         env = coder_environment(
             settings,
@@ -146,7 +146,7 @@ class CoderServer(pulumi.ComponentResource):
         )
         self.internal_url = self.container.id.apply(lambda _: internal_url(settings))
         self.access_url = pulumi.Output.from_input(settings.access_url)
-        self.image_ref = pulumi.Output.from_input(settings.image.ref)
+        self.image_ref = pulumi.Output.from_input(str(settings.image))
         self.version = pulumi.Output.from_input(settings.version)
         self.register_outputs(
             {

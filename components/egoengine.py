@@ -77,7 +77,7 @@ class EgoEngine(pulumi.ComponentResource):
             f"{name}-backup",
             {
                 "settings": settings.backup,
-                "coder_image_ref": settings.coder.image.ref,
+                "coder_image_ref": str(settings.coder.image),
                 "host": database.admin_host,
                 "port": database.admin_port,
                 "user": database.role_name,

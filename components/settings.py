@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from components.errors import ConfigError
+from components import image_build
+from components.image_build import PinnedRef
 
 NAMESPACE = "egoengine"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -46,27 +48,17 @@ class _Model(BaseModel):
 # --- value types ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PinnedImage:
-    """An image reference pinned by tag and digest: ``repo:tag@sha256:...``."""
+def parse_pinned_image(value: str) -> PinnedRef:
+    """Parse ``repo:tag@sha256:<64 hex>``; ``latest`` and a missing tag or digest are rejected.
 
-    repository: str
-    tag: str
-    digest: str
-
-    @property
-    def ref(self) -> str:
-        return f"{self.repository}:{self.tag}@{self.digest}"
-
-
-def parse_pinned_image(value: str) -> PinnedImage:
-    """Parse ``repo:tag@sha256:<64 hex>``; ``latest`` and a missing tag or digest are rejected."""
+    Stricter than ``PinnedRef.parse`` (which also takes ``repo@digest``): config must name a tag.
+    """
     match = _IMAGE_REF.match(value)
     if not match:
         raise ValueError("is not an image reference pinned by tag and digest")
     if match["tag"] == "latest":
         raise ValueError("uses the mutable tag 'latest'")
-    return PinnedImage(match["repo"], match["tag"], match["digest"])
+    return PinnedRef(match["repo"], match["tag"], match["digest"])
 
 
 @dataclass(frozen=True)
@@ -251,8 +243,8 @@ class CoderSettings(_Model):
         return value
 
     @property
-    def image(self) -> PinnedImage:
-        return PinnedImage(self.repository, self.version, self.digest)
+    def image(self) -> PinnedRef:
+        return PinnedRef(self.repository, self.version, self.digest)
 
 
 # PostgreSQL 15, the major version of the host server on vermissian and of Debian 12's pg_dump
@@ -522,8 +514,6 @@ class ImagesSettings(_Model):
 
     def check_children(self) -> None:
         """File-level checks of each child (Containerfile head, flake attr, extras), named by key."""
-        from components import image_build
-
         for index, child in enumerate(self.children):
             if child.builder == "containerfile":
                 if child.context is None:
