@@ -15,6 +15,7 @@ import pulumi_command as command
 from components.commands import python_module
 from components.image_build import PinnedRef
 from components.settings import BackupSettings
+from components.resource_options import child_options
 
 
 class DatabaseBackupArgs(TypedDict):
@@ -69,11 +70,7 @@ class DatabaseBackup(pulumi.ComponentResource):
             triggers=[args["coder_image_ref"]],
             logging=command.local.Logging.NONE,
             add_previous_output_in_env=False,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                additional_secret_outputs=["stdout", "stderr"],
-                # Children do not inherit depends_on: the dump waits for the database itself.
-                depends_on=opts.depends_on if opts else None,
-            ),
+            # Forwards depends_on: the dump waits for the database itself.
+            opts=child_options(self, opts, additional_secret_outputs=["stdout", "stderr"]),
         )
         self.register_outputs({})

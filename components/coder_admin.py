@@ -36,6 +36,7 @@ from components.coder_dynamic import (
     plain,
     provider_outputs,
 )
+from components.resource_options import child_options
 
 TYPE_TOKEN = "egoengine:coder:Admin"
 
@@ -326,12 +327,7 @@ class CoderAdmin(pulumi.ComponentResource):
         user = _AdminResource(
             f"{name}-user",
             props,
-            pulumi.ResourceOptions(
-                parent=self,
-                additional_secret_outputs=["token", "password"],
-                # Children do not inherit depends_on: forward the caller's.
-                depends_on=opts.depends_on if opts else None,
-            ),
+            child_options(self, opts, additional_secret_outputs=["token", "password"]),
         )
         self.user_id = user.user_id
         self.organization_id = user.organization_id

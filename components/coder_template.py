@@ -51,6 +51,7 @@ from components.coder_dynamic import (
     provider_outputs,
 )
 from components.template_archive import content_hash, ustar_archive
+from components.resource_options import child_options
 
 TYPE_TOKEN = "egoengine:coder:Template"
 
@@ -393,12 +394,8 @@ class CoderTemplate(pulumi.ComponentResource):
         template = _TemplateResource(
             f"{name}-template",
             props,
-            pulumi.ResourceOptions(
-                parent=self,
-                additional_secret_outputs=["admin_password", "secret_variables"],
-                # Children do not inherit depends_on: forward the caller's (e.g. the admin).
-                depends_on=opts.depends_on if opts else None,
-            ),
+            # Forwards the caller's depends_on (the admin) to the dynamic resource.
+            child_options(self, opts, additional_secret_outputs=["admin_password", "secret_variables"]),
         )
         self.template_id = template.template_id
         self.active_version_id = template.active_version_id
