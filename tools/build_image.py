@@ -55,6 +55,7 @@ from types import FrameType
 from typing import Any
 
 from components.errors import ConfigError
+from tools.child_env import IMAGE_TOOL_NAMES, IMAGE_TOOL_PREFIXES, child_environment
 from components.image_build import (
     CONTAINERFILE_NAME,
     ImageExtras,
@@ -455,10 +456,13 @@ class Builder:
         self.workdir = workdir
         authfile = write_authfile(workdir, registry_host(request.repo), credentials) if credentials else None
         self.access = RegistryAccess(request.insecure, authfile)
-        self.env = dict(os.environ)
-        # DOCKER_CONTEXT would override DOCKER_HOST; the engine is the one ENGINE_HOST names.
-        self.env.pop("DOCKER_CONTEXT", None)
-        self.env.update({"DOCKER_BUILDKIT": "0", "DOCKER_CLI_HINTS": "false"})
+        # An allow-list, not the inherited environment (tools/child_env.py): the deploy's secrets
+        # and the registry credentials never reach docker, skopeo or nix. DOCKER_CONTEXT is left out
+        # too: it would override DOCKER_HOST, and the engine is the one ENGINE_HOST names.
+        self.env = child_environment(
+            os.environ, names=IMAGE_TOOL_NAMES, prefixes=IMAGE_TOOL_PREFIXES,
+            overrides={"DOCKER_BUILDKIT": "0", "DOCKER_CLI_HINTS": "false"},
+        )
         if engine_host:
             self.env["DOCKER_HOST"] = engine_host
         if authfile:

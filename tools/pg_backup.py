@@ -30,6 +30,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 
+from tools.child_env import LIBPQ_NAMES, child_environment
+
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 BACKUP_PREFIX = "coder-"
 BACKUP_SUFFIX = ".dump"
@@ -149,7 +151,8 @@ def run_pg_dump(pg_dump: str, target: Path, env: Mapping[str, str]) -> None:
     # --no-password: never prompt (there is no one to answer); a missing password is an error.
     # --file (not stdout) lets pg_dump seek back and write data offsets, so pg_restore -j works.
     command = [pg_dump, "--format=custom", "--no-password", f"--file={target}"]
-    completed = subprocess.run(command, env=dict(env), stdin=subprocess.DEVNULL,
+    # Only libpq's variables and the basics: not the deploy's passphrase or tokens (tools/child_env.py).
+    completed = subprocess.run(command, env=child_environment(env, names=LIBPQ_NAMES), stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
     if completed.returncode != 0:
         message = redact(completed.stderr.strip(), env) or "(no message)"

@@ -271,7 +271,7 @@ while [ $# -gt 0 ]; do
 done
 [ -f flake.nix ] || { echo "fake nix: not run in the flake directory" >&2; exit 65; }
 echo "building .#$attr"
-cp "$FAKE_NIX_ARCHIVE" "$link"
+cp "@ARCHIVE@" "$link"
 """
 
 
@@ -296,9 +296,11 @@ def nix_stand_in(services: Services, tmp_path_factory: pytest.TempPathFactory) -
     )
     subprocess.run(["gzip", "-n", str(archive)], check=True, timeout=60)
     (directory / "bin").mkdir()
-    (directory / "bin" / "nix").write_text(FAKE_NIX)
+    # The archive's path is written into the stand-in: build_image gives nix an allow-listed
+    # environment (tools/child_env.py), so a variable of the test's own would not reach it.
+    (directory / "bin" / "nix").write_text(FAKE_NIX.replace("@ARCHIVE@", f"{archive}.gz"))
     (directory / "bin" / "nix").chmod(0o755)
-    return {"PATH": f"{directory / 'bin'}{os.pathsep}{os.environ['PATH']}", "FAKE_NIX_ARCHIVE": f"{archive}.gz"}
+    return {"PATH": f"{directory / 'bin'}{os.pathsep}{os.environ['PATH']}"}
 
 
 @pytest.fixture()
