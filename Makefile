@@ -3,7 +3,13 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 STACK ?= dev
-# A local file backend inside the project: never touches the user's global `pulumi login`.
+# The production backend is defined once, in deploy/backend.env (the workflows read it too): the
+# production stack always uses it, whatever the environment says.
+include deploy/backend.env
+ifeq ($(STACK),vermissian)
+export PULUMI_BACKEND_URL := $(PULUMI_PRODUCTION_BACKEND)
+endif
+# Any other stack: a local file backend inside the project, never the user's global `pulumi login`.
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_SKIP_UPDATE_CHECK := true
 
@@ -48,6 +54,17 @@ plan: venv
 
 bench: venv
 	$(VENV)/bin/python -m tools.bench
+
+## Check this machine's prerequisites for deploying STACK: one line each, with the fix.
+doctor: venv
+	$(VENV)/bin/python -m tools.doctor $(STACK)
+
+## Create STACK on its backend with the passphrase secrets provider (safe to rerun); a 1Password
+## service-account token piped in is stored as the secret onepassword:serviceAccountToken.
+stack-init: venv
+	$(VENV)/bin/python -m tools.stack_init $(STACK)
+
+.PHONY: doctor stack-init
 
 clean:
 	rm -rf $(VENV) .pytest_cache
