@@ -163,15 +163,79 @@ def test_least_privilege_and_no_expressions_in_shell(path: Path) -> None:
             assert step.get("with", {}).get("persist-credentials") is False, path.name
 
 
+def pulumi_steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pulumi/actions steps that run a command (the install-only step has none)."""
+    return [step for step in steps(workflow)
+            if step.get("uses", "").startswith("pulumi/actions@") and "command" in step.get("with", {})]
+
+
 def test_preview_and_deploy_share_one_stack_lock_and_use_the_policy_pack() -> None:
     preview, deploy = load(WORKFLOW_DIR / "preview.yml"), load(WORKFLOW_DIR / "deploy.yml")
     for workflow in (preview, deploy):
         assert workflow["concurrency"] == {"group": "pulumi-vermissian", "cancel-in-progress": False}
-        pulumi_steps = [step for step in steps(workflow) if step.get("uses", "").startswith("pulumi/actions@")]
-        assert pulumi_steps and all(step["with"]["policyPacks"] == "./policy" for step in pulumi_steps)
-        assert all(step["with"]["stack-name"] == "vermissian" for step in pulumi_steps)
+        assert pulumi_steps(workflow) and all(step["with"]["policyPacks"] == "./policy" for step in pulumi_steps(workflow))
+        assert all(step["with"]["stack-name"] == "vermissian" for step in pulumi_steps(workflow))
     [deploy_job] = deploy["jobs"].values()
     assert deploy_job["environment"] == "production"
-    commands = [(step["with"]["command"], step["with"].get("expect-no-changes", False))
-                for step in steps(deploy) if step.get("uses", "").startswith("pulumi/actions@")]
+    commands = [(step["with"]["command"], step["with"].get("expect-no-changes", False)) for step in pulumi_steps(deploy)]
     assert commands == [("up", False), ("preview", True)], "deploy must end with the idempotency gate"
+
+
+PULUMI_WORKFLOWS = ("preview.yml", "deploy.yml")
+DEPLOY_SECRETS = {"PULUMI_CONFIG_PASSPHRASE", "OP_SERVICE_ACCOUNT_TOKEN"}
+
+
+@pytest.mark.parametrize("name", PULUMI_WORKFLOWS)
+def test_every_pulumi_operation_refreshes_first(name: str) -> None:
+    # pulumi/actions v6+: `refresh: true` runs `up`/`preview` with --refresh (its README and action.yml),
+    # so a container stopped or removed by hand is a change that `up` repairs and the gate catches.
+    assert all(step["with"].get("refresh") is True for step in pulumi_steps(load(WORKFLOW_DIR / name)))
+
+
+@pytest.mark.parametrize("name", PULUMI_WORKFLOWS)
+def test_the_deploy_secrets_are_given_to_the_pulumi_steps_only(name: str) -> None:
+    workflow = load(WORKFLOW_DIR / name)
+    assert "env" not in workflow and all("env" not in job for job in workflow["jobs"].values())
+    for step in steps(workflow):
+        uses_secrets = {key for key, value in step.get("env", {}).items() if "secrets." in str(value)}
+        if step in pulumi_steps(workflow):
+            assert uses_secrets == DEPLOY_SECRETS, step["name"]
+        else:
+            assert not uses_secrets and "secrets." not in str(step.get("with", {})).replace("secrets.GITHUB_TOKEN", ""), \
+                step.get("name")
+
+
+def test_the_backend_comes_from_deploy_backend_env(tmp_path: Path) -> None:
+    backend_env = REPO_ROOT / "deploy" / "backend.env"
+    for name in PULUMI_WORKFLOWS:
+        workflow = load(WORKFLOW_DIR / name)
+        all_steps = list(steps(workflow))
+        [reader] = [step for step in all_steps if "deploy/backend.env" in step.get("run", "")]
+        assert all(all_steps.index(reader) < all_steps.index(step) for step in pulumi_steps(workflow))
+        assert all(step["with"]["cloud-url"] == "${{ env.PULUMI_PRODUCTION_BACKEND }}" for step in pulumi_steps(workflow))
+        # The step's own shell line, run as the runner would: only KEY=VALUE lines reach $GITHUB_ENV.
+        github_env = tmp_path / f"{name}.env"
+        subprocess.run(["bash", "-e", "-c", reader["run"]], cwd=REPO_ROOT, env={"GITHUB_ENV": str(github_env),
+                       "PATH": "/usr/bin:/bin"}, check=True, timeout=30)
+        [line] = github_env.read_text().splitlines()
+        assert line.startswith("PULUMI_PRODUCTION_BACKEND=file:///") and line in backend_env.read_text()
+
+
+def test_the_runner_is_checked_with_make_doctor_before_pulumi_runs() -> None:
+    assert re.search(r"^doctor:", (REPO_ROOT / "Makefile").read_text(), re.MULTILINE)
+    for name in PULUMI_WORKFLOWS:
+        workflow = load(WORKFLOW_DIR / name)
+        all_steps = list(steps(workflow))
+        [doctor] = [step for step in all_steps if step.get("run") == "make doctor STACK=vermissian"]
+        [install] = [step for step in all_steps
+                     if step.get("uses", "").startswith("pulumi/actions@") and "command" not in step["with"]]
+        assert all_steps.index(install) < all_steps.index(doctor)
+        assert all(all_steps.index(doctor) < all_steps.index(step) for step in pulumi_steps(workflow))
+
+
+def test_the_cli_version_is_the_sdks() -> None:
+    [pin] = re.findall(r"^pulumi==(\S+)$", (REPO_ROOT / "requirements.txt").read_text(), re.MULTILINE)
+    for name in PULUMI_WORKFLOWS:
+        for step in steps(load(WORKFLOW_DIR / name)):
+            if step.get("uses", "").startswith("pulumi/actions@"):
+                assert step["with"]["pulumi-version"] == pin, f"{name}: {step['name']}"
