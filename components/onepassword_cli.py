@@ -21,9 +21,10 @@ from components.egoengine import needed_secrets
 from components.errors import ConfigError
 from components.secrets import needs_onepassword
 from components.settings import Settings
-from tools.child_env import child_environment
 
 MINIMUM_VERSION = (2, 23, 0)
+# `op --version` needs no token and no configuration: it gets these and nothing else.
+_PROBE_NAMES = ("PATH", "HOME", "LANG", "TMPDIR", "XDG_CONFIG_HOME")
 CONFIG_KEY = "onepassword:opCliPath"
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
 _EXPECTED = (
@@ -51,8 +52,8 @@ def op_version(executable: str, environ: Mapping[str, str]) -> tuple[int, int, i
     """``op --version`` (e.g. ``2.30.3``), or None when it does not answer with a version."""
     try:
         completed = subprocess.run(
-            [executable, "--version"], env=child_environment(environ), stdin=subprocess.DEVNULL,
-            capture_output=True, text=True, timeout=20, check=False,
+            [executable, "--version"], env={name: environ[name] for name in _PROBE_NAMES if name in environ},
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20, check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
