@@ -106,7 +106,7 @@ def test_a_token_on_stdin_becomes_a_config_secret_and_never_an_argument(box: dic
          "stack-init: the backend directory /nonexistent/egoengine-pulumi is missing or not writable; "
          "create it: sudo install -d -m 0700 -o $(id -un) /nonexistent/egoengine-pulumi"),
         ({"PULUMI_BACKEND_URL": ""}, "stack-init: PULUMI_BACKEND_URL is not set"),
-        ({"PATH": "/usr/bin:/bin"}, "stack-init: the Pulumi CLI is not on PATH"),
+        ({"PATH": "/nonexistent"}, "stack-init: the Pulumi CLI is not on PATH"),
     ],
     ids=["no-passphrase", "no-backend-dir", "no-backend", "no-cli"],
 )
