@@ -185,7 +185,9 @@ def load_context(stack: str, project: Path, environ: Mapping[str, str]) -> Conte
         document: Any = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError:
         raise ConfigError(path.name, "is not valid YAML", "the stack file Pulumi writes") from None
-    config = document.get("config") or {}
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise ConfigError(path.name, "has no config mapping", "the stack file Pulumi writes (config: ...)")
     prefix = f"{cfg.NAMESPACE}:"
     values = {key.removeprefix(prefix): value for key, value in config.items()
               if key.startswith(prefix) and "." not in key}

@@ -82,6 +82,13 @@ def test_a_bad_stack_file_is_one_line_and_exit_2(machine: Machine, capsys: pytes
     assert err.startswith("doctor: config egoengine:coder.") and err.count("\n") == 1
 
 
+def test_a_stack_file_without_config_is_one_line_and_exit_2(machine: Machine, capsys: pytest.CaptureFixture[str]) -> None:
+    (machine.project / "Pulumi.prod.yaml").write_text("- just a list\n")
+    status, lines, err = machine.run(capsys)
+    assert (status, lines) == (2, [])
+    assert err == "doctor: config Pulumi.prod.yaml: has no config mapping; expected the stack file Pulumi writes (config: ...)\n"
+
+
 def test_a_path_that_is_not_a_socket_and_a_file_in_place_of_a_directory(tmp_path: Path) -> None:
     (tmp_path / "plain").write_text("")
     assert socket_access(str(tmp_path / "plain")).line().startswith(f"FAIL socket: {tmp_path / 'plain'} is not a socket")
