@@ -45,6 +45,8 @@ def backend_directory(environ: Mapping[str, str]) -> Path | None:
 
 def check_prerequisites(environ: Mapping[str, str]) -> None:
     directory = backend_directory(environ)
+    if directory is not None and not directory.exists() and os.access(directory.parent, os.W_OK | os.X_OK):
+        directory.mkdir(mode=0o700)  # a project-local backend; the production one is made by the host's config
     if directory is not None and not (directory.is_dir() and os.access(directory, os.W_OK | os.X_OK)):
         raise InitError(f"the backend directory {directory} is missing or not writable; "
                         f"create it: sudo install -d -m 0700 -o $(id -un) {directory}")

@@ -117,6 +117,13 @@ def test_a_missing_prerequisite_is_one_line_and_changes_nothing(box: dict, env: 
     assert calls(box) == []
 
 
+def test_a_missing_project_local_backend_is_created(box: dict) -> None:
+    backend = box["backend"] / "project-state"
+    result = stack_init(box, PULUMI_BACKEND_URL=f"file://{backend}")
+    assert result.returncode == 0, result.stderr
+    assert backend.is_dir() and (backend.stat().st_mode & 0o777) == 0o700
+
+
 def test_the_makefile_target_runs_it_for_the_stack() -> None:
     dry_run = subprocess.run(["make", "-n", "stack-init", "STACK=vermissian"], cwd=PROJECT,
                              capture_output=True, text=True, timeout=60, check=True)
