@@ -55,7 +55,6 @@ from types import FrameType
 from typing import Any
 
 from components.errors import ConfigError
-from tools.child_env import IMAGE_TOOL_NAMES, IMAGE_TOOL_PREFIXES, child_environment
 from components.image_build import (
     CONTAINERFILE_NAME,
     ImageExtras,
@@ -73,6 +72,7 @@ from components.image_build import (
     validate_flake_attr,
     validate_flake_dir,
 )
+from tools.child_env import IMAGE_TOOL_NAMES, IMAGE_TOOL_PREFIXES, child_environment
 
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
