@@ -11,7 +11,7 @@ from tools import doctor
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 README = (REPO_ROOT / "README.md").read_text()
-PRODUCTION = README[README.index("## Production: the vermissian host"):README.index("## Guardrails and delivery")]
+PRODUCTION = README[README.index("## Production: the vermissian host"):README.index("## Configuration reference")]
 NIXOS = PRODUCTION[PRODUCTION.index("```nix"):PRODUCTION.index("```\n", PRODUCTION.index("```nix") + 6)]
 STACK = yaml.safe_load((REPO_ROOT / "Pulumi.vermissian.yaml").read_text())["config"]
 
