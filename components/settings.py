@@ -203,6 +203,9 @@ class CoderSettings(_Model):
         300, ge=10, le=3600, description="seconds to wait for /healthz, 10..3600"
     )
     container_name: str | None = Field(None, description="a container name [a-zA-Z0-9_.-]")
+    allow_downgrade: bool = Field(
+        False, description="true or false (true lets up start an older Coder than the running one)"
+    )
 
     @field_validator("version")
     @classmethod
@@ -266,6 +269,11 @@ class _DatabaseCommon(_Model):
     user: str = Field("coder", description="a lower-case PostgreSQL identifier")
     sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = Field(
         "disable", description="a libpq sslmode: disable, require, verify-ca, verify-full, ..."
+    )
+    existing: Literal["create", "adopt"] = Field(
+        "create",
+        description="create (make the role and database) or adopt (take over the ones that "
+        "exist, e.g. the NixOS module's)",
     )
 
     @field_validator("name", "user")
