@@ -165,6 +165,16 @@ def adopt(server: Server, *, role: str, database: str, password: str) -> Existin
     return existing
 
 
+def schema_migration(server: Server) -> tuple[int, bool] | None:
+    """Coder's schema version in ``server.admin_database``: golang-migrate's
+    ``schema_migrations`` row (version, dirty), or None when there is no such table."""
+    with _admin(server) as conn:
+        if conn.execute("SELECT to_regclass('public.schema_migrations')").fetchone() == (None,):
+            return None
+        row = conn.execute("SELECT version, dirty FROM public.schema_migrations").fetchone()
+    return (int(row[0]), bool(row[1])) if row else None
+
+
 def logs_in(server: Server, *, role: str, database: str, password: str) -> bool:
     """Whether ``role`` logs in to ``database`` with ``password``."""
     import psycopg
@@ -177,4 +187,6 @@ def logs_in(server: Server, *, role: str, database: str, password: str) -> bool:
     return True
 
 
-__all__ = ["AdoptionError", "Existing", "Server", "adopt", "check", "inspect", "logs_in"]
+__all__ = [
+    "AdoptionError", "Existing", "Server", "adopt", "check", "inspect", "logs_in", "schema_migration",
+]
