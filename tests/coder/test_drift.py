@@ -229,3 +229,27 @@ def test_a_rotated_token_reaches_the_templates_without_a_login_per_template(
 
     assert fake_coder.sessions == 1
     assert all(path.startswith("/api/v2/users/me/keys") for _, path in fake_coder.writes)
+
+
+def test_template_directories_resolve_from_the_project_root_not_the_working_directory(
+    fake_coder: FakeCoder,
+    template_provider: TemplateProvider,
+    template_props: Props,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The program records ``coder-templates/<name>`` relative; the provider process may start
+    anywhere."""
+    from components.project_root import PROJECT_ROOT
+    from components.template_archive import content_hash
+
+    fake_coder.add_first_user(email=ADMIN_EMAIL, username="admin", password=ADMIN_PASSWORD)
+    relative = f"coder-templates/{SHELL}"
+    monkeypatch.chdir(tmp_path)  # nothing called coder-templates here
+
+    props = {**template_props(SHELL, PROJECT_ROOT / relative), "directory": relative}
+    assert props["content_hash"] == content_hash(PROJECT_ROOT / relative)
+    outs = template_provider.create(props).outs
+
+    assert outs is not None and outs["directory"] == relative
+    assert fake_coder.template(SHELL) is not None
