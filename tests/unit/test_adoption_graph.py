@@ -60,3 +60,29 @@ def test_create_is_the_default_and_unchanged() -> None:
     run = run_stack("vermissian")
     assert run.one(ROLE) and run.one(DATABASE)
     assert run.by_type(ADOPTION) == []
+
+
+def test_preview_and_the_engines_check_and_diff_contact_no_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import subprocess
+
+    import psycopg
+
+    from components.database_adoption import AdoptionProvider
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"preview contacted something: {args[:1]}")
+
+    monkeypatch.setattr(psycopg, "connect", forbidden)
+    monkeypatch.setattr(psycopg.Connection, "connect", forbidden)
+    monkeypatch.setattr(subprocess, "Popen", forbidden)
+    for preview in (True, False):
+        run = run_stack("vermissian", preview=preview, overrides={"egoengine:database": VERMISSIAN_DATABASE})
+    props = unwrap(run.one(ADOPTION).inputs)  # as a second `up` would give them
+    provider = AdoptionProvider()
+    assert provider.check({}, props).failures == []
+    same = provider.diff("coder@coder", props, props)
+    assert same.changes is False
+    renamed = provider.diff("coder@coder", props, {**props, "database": "other"})
+    assert renamed.changes is True and renamed.replaces == ["role", "database"]
