@@ -86,3 +86,25 @@ def test_preview_and_the_engines_check_and_diff_contact_no_database(
     assert same.changes is False
     renamed = provider.diff("coder@coder", props, {**props, "database": "other"})
     assert renamed.changes is True and renamed.replaces == ["role", "database"]
+
+
+@pytest.mark.parametrize("preview", [False, True])
+def test_canary_adoption_and_the_templates_token_keep_secrets_secret(preview: bool) -> None:
+    from tests.unit.conftest import OP_TOKEN_KEY
+    from tests.unit.test_secrets import CANARY, assert_no_canary_outside_secrets, canary, canary_stubs
+
+    run = run_stack(
+        "vermissian",
+        preview=preview,
+        overrides={"egoengine:database": VERMISSIAN_DATABASE},
+        stubs=canary_stubs(),
+        extra_secrets={OP_TOKEN_KEY: canary("onepassword-token")},
+    )
+    assert_no_canary_outside_secrets(run)
+    if not preview:
+        adopted = unwrap(run.one(ADOPTION).inputs)
+        assert adopted["admin_password"] == canary("pg-admin")
+        assert CANARY in adopted["password"]
+        template = run.one("pulumi-python:dynamic/coder:Template", "docker-shell-template")
+        assert rpc.is_rpc_secret(template.inputs["admin_token"])
+        assert CANARY in unwrap(template.inputs["admin_token"])
