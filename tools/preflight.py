@@ -10,7 +10,8 @@ One line per finding, ``ok``, ``warn`` or ``FAIL``, each problem with its fix:
   and adopting needs a non-superuser role that owns the database;
 - Coder's schema in that database (``schema_migrations``), with its migration version;
 - a Coder already answering on the configured port (the old service must be stopped first),
-  with its version from ``/api/v2/buildinfo``, compared with ``egoengine:coder.version``;
+  with its version from ``/api/v2/buildinfo``, compared with ``egoengine:coder.version``, and
+  whether it has a first user (whose credentials the stack must then carry);
 - the engine socket: there, a socket, writable, and answering ``/_ping``;
 - the backup directory writable.
 
@@ -26,6 +27,8 @@ import os
 import socket
 import stat
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,6 +158,22 @@ def coder_findings(settings: Settings) -> Iterator[Finding]:
         )
     else:
         yield Finding("ok", "coder version", f"running {running}, configured {settings.coder.version}")
+    if _first_user_exists(url):
+        yield Finding(
+            "ok", "coder admin",
+            f"a first user exists: the stack adopts it, so {NAMESPACE}:admin.email (now "
+            f"{settings.admin.email}) and secrets.adminPassword must be that user's",
+        )
+
+
+def _first_user_exists(url: str) -> bool:
+    """``GET /api/v2/users/first`` (no authentication): 200 when the first user exists."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"{url}/api/v2/users/first", timeout=10) as answer:
+            return bool(answer.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def engine_finding(settings: Settings) -> Finding:

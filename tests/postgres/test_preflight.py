@@ -151,6 +151,10 @@ def test_the_nixos_host_says_adopt_stop_the_old_coder_and_keep_its_version(
     assert "ok   coder schema: present, migration version 280" in out
     assert f"FAIL coder: a Coder v2.26.6 already answers at {old_coder.url}; fix: stop the old service" in out
     assert "FAIL coder version: egoengine:coder.version v2.25.1 is older than the running v2.26.6" in out
+    assert "ok   coder admin: a first user exists" not in out  # the fake has none yet
+    old_coder.add_first_user(email="josh@example.com", username="josh", password="pw-1234567")
+    with_user = preflight(stack_file(port=port), pg_server.superuser_password).stdout
+    assert "ok   coder admin: a first user exists: the stack adopts it" in with_user
     assert pg_server.superuser_password not in out + result.stderr
     assert old_coder.writes == [] and old_coder.logins == 0  # read-only
 
