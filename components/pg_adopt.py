@@ -5,9 +5,10 @@ postgresql provider's ``Role`` and ``Database`` cannot take them over: their cre
 ``CREATE ROLE`` / ``CREATE DATABASE`` and fails "already exists"
 (cyrilgdn/terraform-provider-postgresql, ``resource_postgresql_role.go`` /
 ``resource_postgresql_database.go``), and Pulumi's ``import_`` demands that the declared inputs
-match what the provider reads back, which for the role cannot hold: the provider never reads a
-password back, so the stack's password shows as a difference and the import fails (and with
-``ignore_changes`` the password would never be set). So adoption is this module's job:
+match what the provider reads back, which for the role cannot hold: it reads back the stored
+SCRAM verifier (``readRolePassword``, from ``pg_shadow``) or nothing, never the plain password, so
+the stack's password shows as a difference and the import fails (and with ``ignore_changes`` the
+password would never be set). So adoption is this module's job:
 
 - **check**, read-only: the role exists, is not a superuser, and owns the database;
 - **adopt**: ``ALTER ROLE ... LOGIN PASSWORD`` with the stack's password, sent as a SCRAM
