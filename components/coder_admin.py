@@ -14,10 +14,11 @@ Lifecycle (what the engine calls on :class:`AdminProvider`):
   are not pushed later — change them in Coder first, then in the stack config.
 - **read** (``pulumi refresh``, ``up --refresh``): checks the recorded token with one
   authenticated read, no login. A token that was deleted, has expired, expires within
-  :data:`components.coder_token.REMINT_BEFORE_EXPIRY`, or was revoked by a password change (Coder deletes a user's API
-  keys when its password changes) is recorded as empty; the next diff sees that and the update
-  logs in and mints a new one, so the token output is never stale. If that login is refused
-  (the first user's password was changed in Coder), ``up`` fails with one line saying so.
+  :data:`components.coder_token.REMINT_BEFORE_EXPIRY`, or was revoked by a password change
+  (Coder deletes a user's API keys when its password changes) is recorded as empty; the next
+  diff sees that and the update logs in and mints a new one, so the token output is never
+  stale. If that login is refused (the first user's password was changed in Coder), ``up``
+  fails with one line saying so.
 - **delete**: deletes the token (already gone is fine) and leaves the user, who owns templates
   and workspaces.
 
