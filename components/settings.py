@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from components.errors import ConfigError
-from components import image_build
+from components import engine_facts, image_build
+from components.engine_facts import EngineFacts
 from components.image_build import PinnedRef
 
 NAMESPACE = "egoengine"
@@ -197,7 +198,9 @@ class CoderSettings(_Model):
     )
     telemetry: bool = Field(False, description="true or false")
     restart: Literal["no", "on-failure", "always", "unless-stopped"] = Field(
-        "unless-stopped", description="a restart policy: no, on-failure, always, unless-stopped"
+        # Podman has no daemon: after a reboot only podman-restart.service starts containers, and
+        # only those whose policy is `always` (the policy pack rejects any other on Podman).
+        "always", description="a restart policy: no, on-failure, always, unless-stopped"
     )
     health_timeout_seconds: int = Field(
         300, ge=10, le=3600, description="seconds to wait for /healthz, 10..3600"
@@ -687,6 +690,8 @@ class HostFacts:
     """Read-only facts about the deploy machine (injected so tests and the offline plan can stub)."""
 
     socket_gid: Callable[[str], int | None]
+    engine: Callable[[str], EngineFacts | None] = lambda _path: None
+    """What the engine on a local socket says it is (``components.engine_facts``)."""
 
 
 def _stat_socket_gid(path: str) -> int | None:
@@ -697,7 +702,7 @@ def _stat_socket_gid(path: str) -> int | None:
     return info.st_gid if stat.S_ISSOCK(info.st_mode) else None
 
 
-LOCAL_HOST = HostFacts(socket_gid=_stat_socket_gid)
+LOCAL_HOST = HostFacts(socket_gid=_stat_socket_gid, engine=engine_facts.query)
 
 
 @dataclass(frozen=True)
@@ -706,6 +711,8 @@ class ResolvedSettings:
 
     settings: Settings
     socket_gid: int | None
+    engine_kind: str = "unknown"
+    """``podman`` or ``docker`` as the local engine says; ``unknown`` for a remote engine."""
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -800,7 +807,18 @@ def resolve_host_facts(settings: Settings, host: HostFacts) -> ResolvedSettings:
             "is required for a remote engine",
             "the numeric group id owning the engine socket on that host",
         )
-    return ResolvedSettings(settings, gid)
+    facts = host.engine(settings.engine.socket_path) if settings.engine.socket_path else None
+    if facts is not None and facts.rootless:
+        # A rootless engine's user namespace does not map the host's groups, so the socket's
+        # group added to the Coder container grants nothing: Coder could not create workspaces.
+        raise ConfigError(
+            f"{NAMESPACE}:engine.host",
+            f"is a rootless {facts.kind} socket ({settings.engine.socket_path}), whose user namespace "
+            "does not map the socket's group into the Coder container",
+            "a rootful socket: unix:///run/podman/podman.sock (sudo systemctl enable --now "
+            "podman.socket, or podman system service as root) or Docker's unix:///var/run/docker.sock",
+        )
+    return ResolvedSettings(settings, gid, facts.kind if facts else "unknown")
 
 
 def load(host: HostFacts = LOCAL_HOST) -> ResolvedSettings:
