@@ -39,7 +39,7 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock.connect(self._socket_path)
 
 
-def _get_json(socket_path: str, path: str) -> Any:
+def _get(socket_path: str, path: str) -> bytes:
     connection = _UnixConnection(socket_path)
     try:
         connection.request("GET", path)
@@ -47,9 +47,21 @@ def _get_json(socket_path: str, path: str) -> Any:
         body = response.read()
         if response.status != 200:
             raise OSError(f"GET {path} answered {response.status}")
-        return json.loads(body)
+        return body
     finally:
         connection.close()
+
+
+def _get_json(socket_path: str, path: str) -> Any:
+    return json.loads(_get(socket_path, path))
+
+
+def ping(socket_path: str) -> bool:
+    """Whether an engine answers ``GET /_ping`` with ``OK`` on ``socket_path``."""
+    try:
+        return _get(socket_path, "/_ping").strip() == b"OK"
+    except (OSError, http.client.HTTPException):
+        return False
 
 
 def facts_from(version: Any, info: Any) -> EngineFacts:
