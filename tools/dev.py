@@ -49,7 +49,8 @@ def _load_yaml(path: Path) -> dict[str, Any]:
 
 def dev_environment() -> dict[str, str]:
     env = dict(os.environ)
-    env.setdefault("PULUMI_BACKEND_URL", f"file://{STATE_DIR}")
+    # Always the project's own file backend, whatever backend the shell names: no accounts.
+    env["PULUMI_BACKEND_URL"] = f"file://{STATE_DIR}"
     env.setdefault("PULUMI_SKIP_UPDATE_CHECK", "true")
     if not env.get("PULUMI_CONFIG_PASSPHRASE") and not env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
         env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(PASSPHRASE_FILE)
@@ -155,8 +156,9 @@ def delete_volumes(names: list[str]) -> None:
 
 
 def down(everything: bool) -> None:
-    if shutil.which("pulumi") is None:
-        raise Stop(dev_prereqs.check_pulumi(dev_prereqs.pinned_pulumi_version()).render())  # type: ignore[union-attr]
+    missing = dev_prereqs.check_pulumi(dev_prereqs.pinned_pulumi_version())
+    if missing is not None:
+        raise Stop("make dev-down needs the Pulumi CLI; nothing was changed:\n" + missing.render())
     env = dev_environment()
     config = ["--config-file", str(MACHINE_CONFIG)]
     if not everything:

@@ -113,8 +113,10 @@ class Sandbox:
                               input=stdin, capture_output=True, text=True, timeout=60)
 
     def calls(self) -> list[dict[str, Any]]:
+        """Every recorded Pulumi call but ``pulumi version`` (the prerequisite check)."""
         path = Path(self.env["CALLS"])
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        recorded = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        return [call for call in recorded if call["argv"] != ["version"]]
 
     def stand_in(self, name: str, body: str = "") -> None:
         path = self.bin / name
