@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from components import engine_facts
 from tests.engine.engine_api import EngineApi
 from tests.images.conftest import free_port, remove_service_dir, run_checked, start_service
 
@@ -95,13 +96,8 @@ def podman(request: pytest.FixtureRequest) -> Iterator[Podman]:
             "--tmpdir", str(directory / "tmp"), "--storage-driver", "overlay",
             "system", "service", "--time=0", f"unix://{socket_path}"]
 
-    def ready() -> bool:
-        if not socket_path.exists():
-            return False
-        with httpx.Client(transport=httpx.HTTPTransport(uds=str(socket_path)), timeout=2) as client:
-            return client.get("http://podman/_ping").text == "OK"
-
-    start_service(argv, directory / "service.log", env, "podman system service", ready, request)
+    start_service(argv, directory / "service.log", env, "podman system service",
+                  lambda: engine_facts.ping(str(socket_path)), request)
     _stand_in_image(directory, f"unix://{socket_path}")
     api = EngineApi(str(socket_path))
     yield Podman(socket_path, registry, api)

@@ -23,6 +23,7 @@ from tests.engine.conftest import Podman
 from tests.engine.readback import COMPUTED, IF_DECLARED, NETWORK, REMOTE_IMAGE, VOLUME, Default, ReadBack, canonical, integral, is_zero
 from tests.engine.readback_container import CONTAINER
 from tests.unit.conftest import run_stack
+from tools import dev_prereqs
 from tools.mock_engine import EngineRun, Registration, unwrap
 
 READBACKS: dict[str, ReadBack] = {
@@ -97,8 +98,11 @@ def test_every_docker_resource_type_the_program_declares_has_a_read_back_mapping
         assert types <= set(READBACKS), f"add a read-back mapping for {sorted(types - set(READBACKS))}"
 
 
-def test_the_engine_says_it_is_rootful_podman(podman: Podman) -> None:
+def test_the_engine_says_it_is_rootful_podman_and_make_dev_accepts_it(podman: Podman) -> None:
     assert engine_facts.query(str(podman.socket_path)) == EngineFacts(kind="podman", rootless=False)
+    report = dev_prereqs.Report()
+    assert dev_prereqs.check_engine([podman.host], report) is None
+    assert (report.engine_host, report.engine_kind) == (podman.host, "podman")
 
 
 @pytest.mark.parametrize("stack", ["dev", "vermissian"])
