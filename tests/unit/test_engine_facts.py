@@ -4,9 +4,14 @@ that survives a reboot, the engine label the policy pack reads, and Podman's IPA
 from __future__ import annotations
 
 import pytest
+import yaml
+from pulumi_policy import ResourceValidationArgs
+from pulumi_policy.proxy import unknown_checking_proxy
 
 from components.engine_facts import EngineFacts, facts_from
+from policy import policies
 from tests.unit.conftest import run_stack
+from tools.mock_engine import PROJECT_DIR
 
 PODMAN_VERSION = {"Components": [{"Name": "Podman Engine", "Version": "4.3.1"}, {"Name": "Conmon"}]}
 DOCKER_VERSION = {"Components": [{"Name": "Engine", "Version": "27.3.1"}, {"Name": "containerd"}]}
@@ -56,3 +61,23 @@ def test_podman_networks_declare_the_ipam_options_podman_reports_and_docker_ones
     docker = run_stack("dev", engine=EngineFacts("docker", False)).one("docker:index/network:Network")
     assert podman.inputs["ipamOptions"] == {"driver": "host-local"}
     assert "ipamOptions" not in docker.inputs
+
+
+def restart_findings(kind: str, restart: str) -> list[str]:
+    """What the restart policy says about the real program's Coder container on ``kind``."""
+    coder = yaml.safe_load((PROJECT_DIR / "Pulumi.dev.yaml").read_text())["config"]["egoengine:coder"]
+    run = run_stack("dev", overrides={"egoengine:coder": {**coder, "restart": restart}},
+                    engine=EngineFacts(kind, False))  # type: ignore[arg-type]
+    reg = run.one("docker:index/container:Container", "coder-container")
+    args = ResourceValidationArgs(reg.type, unknown_checking_proxy(policies.from_wire(reg.inputs)), reg.urn,
+                                  reg.name, None, None, None)  # type: ignore[arg-type]
+    found: list[str] = []
+    policies.validate_restart_always_on_podman(args, lambda message, urn=None: found.append(message))
+    return found
+
+
+def test_the_policy_pack_rejects_another_restart_policy_on_podman_only() -> None:
+    [finding] = restart_findings("podman", "unless-stopped")
+    assert "restart policy 'unless-stopped' on engine podman" in finding
+    assert restart_findings("docker", "unless-stopped") == []
+    assert restart_findings("podman", "always") == []
