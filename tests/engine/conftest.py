@@ -65,14 +65,16 @@ def _registry(directory: Path, request: pytest.FixtureRequest) -> str:
     return address
 
 
-def _stand_in_image(directory: Path, host: str) -> None:
+def stand_in_image(directory: Path, host: str) -> None:
     rootfs = directory / "rootfs"
     (rootfs / "bin").mkdir(parents=True)
     shutil.copy2(shutil.which("busybox") or "/bin/busybox", rootfs / "bin" / "busybox")
-    (rootfs / "bin" / "sh").symlink_to("busybox")
+    for applet in ("sh", "sleep"):
+        (rootfs / "bin" / applet).symlink_to("busybox")
     archive = directory / "rootfs.tar"
     subprocess.run(["tar", "-C", str(rootfs), "-cf", str(archive), "."], check=True)
-    run_checked(["podman", "--url", host, "import", "--change", 'CMD ["/bin/sh"]', str(archive), STAND_IN],
+    # Runs until stopped, like a server: the reboot test starts the containers.
+    run_checked(["podman", "--url", host, "import", "--change", 'CMD ["/bin/sleep", "86400"]', str(archive), STAND_IN],
                 "podman import of the stand-in image")
 
 
@@ -98,7 +100,7 @@ def podman(request: pytest.FixtureRequest) -> Iterator[Podman]:
 
     start_service(argv, directory / "service.log", env, "podman system service",
                   lambda: engine_facts.ping(str(socket_path)), request)
-    _stand_in_image(directory, f"unix://{socket_path}")
+    stand_in_image(directory, f"unix://{socket_path}")
     api = EngineApi(str(socket_path))
     yield Podman(socket_path, registry, api)
     api.close()

@@ -27,8 +27,11 @@ class EngineApi:
             return response.text  # e.g. network connect answers "OK"
         return response.json()
 
-    def get(self, path: str) -> Any:
-        return self._check(self._client.get(quote(path, safe="/:@")), f"GET {path}")
+    def get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        return self._check(self._client.get(quote(path, safe="/:@"), params=params), f"GET {path}")
+
+    def delete(self, path: str, params: dict[str, str] | None = None) -> Any:
+        return self._check(self._client.delete(quote(path, safe="/:@"), params=params), f"DELETE {path}")
 
     def post(self, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
         return self._check(self._client.post(quote(path, safe="/:@"), json=body, params=params), f"POST {path}")
