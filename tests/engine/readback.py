@@ -224,3 +224,26 @@ def integral(value: Any) -> Any:
 
 def is_zero(value: Any) -> bool:
     return value in (None, "", 0, False, [], {})
+
+
+def mismatches(readback: ReadBack, declared: dict[str, Any], state: dict[str, Any]) -> list[str]:
+    """Every field the provider reads back that differs from what was declared (or the default)."""
+    problems = []
+    unmapped = set(declared) - set(readback.kinds) - set(readback.not_read)
+    if unmapped:
+        problems.append(f"declared inputs the mapping does not know: {sorted(unmapped)}")
+    for key, kind in readback.kinds.items():
+        if key in declared:
+            if key not in state:
+                problems.append(f"{key}: declared {declared[key]!r}, the read does not return it")
+            elif canonical(state[key]) != canonical(declared[key]):
+                problems.append(f"{key}: declared {declared[key]!r}, read back {state[key]!r}")
+        elif isinstance(kind, Default) and key in state:
+            expected_zero = kind.value is None
+            if is_zero(state[key]) if expected_zero else state[key] == kind.value:
+                continue
+            shown = "nothing" if expected_zero else repr(kind.value)
+            problems.append(f"{key}: not declared (schema default {shown}), read back {state[key]!r}")
+        elif kind not in (COMPUTED, IF_DECLARED) and not isinstance(kind, Default):
+            problems.append(f"{key}: unknown kind {kind!r}")
+    return problems

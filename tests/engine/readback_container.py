@@ -80,7 +80,7 @@ def create(api: EngineApi, declared: dict[str, Any]) -> str:
         # The provider creates on the default bridge, leaves it, then joins each declared network.
         api.post("/networks/bridge/disconnect", {"Container": container_id, "Force": False})
         for network in declared["networksAdvanced"]:
-            endpoint = {"Aliases": network.get("aliases") or [], "IPAMConfig": {}}
+            endpoint: dict[str, Any] = {"Aliases": network.get("aliases") or [], "IPAMConfig": {}}
             api.post(f"/networks/{network['name']}/connect", {"Container": container_id, "EndpointConfig": endpoint})
     return container_id
 
@@ -88,9 +88,10 @@ def create(api: EngineApi, declared: dict[str, Any]) -> str:
 def _ports(port_map: dict[str, Any] | None) -> list[dict[str, Any]]:
     """``flattenContainerPorts``."""
     out = []
-    for key in sorted(port_map or {}):
+    ports = port_map or {}
+    for key in sorted(ports):
         internal, protocol = key.split("/")
-        for binding in port_map[key] or []:
+        for binding in ports[key] or []:
             out.append({"internal": int(internal), "external": int(binding.get("HostPort") or 0),
                         "ip": binding.get("HostIp", ""), "protocol": protocol})
     return out

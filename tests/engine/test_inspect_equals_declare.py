@@ -13,14 +13,13 @@ are shared on this machine.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import pytest
 
 from components import engine_facts
 from components.engine_facts import EngineFacts
 from tests.engine.conftest import Podman
-from tests.engine.readback import COMPUTED, IF_DECLARED, NETWORK, REMOTE_IMAGE, VOLUME, Default, ReadBack, canonical, integral, is_zero
+from tests.engine.readback import NETWORK, REMOTE_IMAGE, VOLUME, ReadBack, integral, mismatches
 from tests.engine.readback_container import CONTAINER
 from tests.unit.conftest import run_stack
 from tools import dev_prereqs
@@ -45,29 +44,6 @@ def docker_resources(run: EngineRun) -> list[Registration]:
 def declare(stack: str, podman: Podman, facts: EngineFacts | None) -> EngineRun:
     gid = os.stat(podman.socket_path).st_gid
     return run_stack(stack, overrides={"egoengine:engine": {"host": podman.host}}, socket_gid=gid, engine=facts)
-
-
-def mismatches(readback: ReadBack, declared: dict[str, Any], state: dict[str, Any]) -> list[str]:
-    """Every field the provider reads back that differs from what was declared (or the default)."""
-    problems = []
-    unmapped = set(declared) - set(readback.kinds) - set(readback.not_read)
-    if unmapped:
-        problems.append(f"declared inputs the mapping does not know: {sorted(unmapped)}")
-    for key, kind in readback.kinds.items():
-        if key in declared:
-            if key not in state:
-                problems.append(f"{key}: declared {declared[key]!r}, the read does not return it")
-            elif canonical(state[key]) != canonical(declared[key]):
-                problems.append(f"{key}: declared {declared[key]!r}, read back {state[key]!r}")
-        elif isinstance(kind, Default) and key in state:
-            expected_zero = kind.value is None
-            if is_zero(state[key]) if expected_zero else state[key] == kind.value:
-                continue
-            shown = "nothing" if expected_zero else repr(kind.value)
-            problems.append(f"{key}: not declared (schema default {shown}), read back {state[key]!r}")
-        elif kind not in (COMPUTED, IF_DECLARED) and not isinstance(kind, Default):
-            problems.append(f"{key}: unknown kind {kind!r}")
-    return problems
 
 
 def create_and_compare(run: EngineRun, podman: Podman) -> dict[str, list[str]]:

@@ -18,10 +18,9 @@ import pytest
 
 from components import engine_facts
 from tests.engine.conftest import STAND_IN, stand_in_image
-from tests.engine.readback import NETWORK, VOLUME, integral
+from tests.engine.readback import NETWORK, VOLUME, integral, mismatches
 from tests.engine.readback_container import CONTAINER
 from tests.engine.rebootable_podman import RebootablePodman
-from tests.engine.test_inspect_equals_declare import mismatches
 from tests.unit.conftest import run_stack
 from tools.mock_engine import unwrap
 
