@@ -72,7 +72,11 @@ def restart_findings(kind: str, restart: str) -> list[str]:
     args = ResourceValidationArgs(reg.type, unknown_checking_proxy(policies.from_wire(reg.inputs)), reg.urn,
                                   reg.name, None, None, None)  # type: ignore[arg-type]
     found: list[str] = []
-    policies.validate_restart_always_on_podman(args, lambda message, urn=None: found.append(message))
+
+    def report(message: str, urn: str | None = None) -> None:
+        found.append(message)
+
+    policies.validate_restart_always_on_podman(args, report)
     return found
 
 
