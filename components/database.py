@@ -39,8 +39,9 @@ class DatabaseArgs(TypedDict):
     settings: ContainerDatabase | ExternalDatabase
     name_prefix: str
     """Prefix of engine-visible names, e.g. ``egoengine-dev``."""
-    engine_kind: str
-    """``podman``, ``docker`` or ``unknown``: labelled on the container for the policy pack."""
+    engine_kind: NotRequired[str]
+    """``podman``, ``docker`` or ``unknown`` (the default): labelled on the container for the policy
+    pack, which holds any engine not known to be Docker to restart policy ``always``."""
     password: pulumi.Input[str]
     """Password of the ``coder`` role (secret)."""
     admin_password: pulumi.Input[str]
@@ -191,7 +192,7 @@ class Database(pulumi.ComponentResource):
             wait_timeout=120,
             restart=RESTART_POLICY,
             must_run=True,
-            labels=container_labels("postgres", args["engine_kind"]),
+            labels=container_labels("postgres", args.get("engine_kind", "unknown")),
             # The host port is fixed, so the old container must go before the new one starts.
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
