@@ -162,7 +162,8 @@ def down(everything: bool) -> None:
     env = dev_environment()
     config = ["--config-file", str(MACHINE_CONFIG)]
     if not everything:
-        # Protected (and retained) resources stay: the PostgreSQL volume, the database, the password.
+        # The protected resources (data volume, database, superuser password) stay, and with them
+        # everything they depend on (the CLI adds those): the role, PostgreSQL's container, the network.
         run_or_stop("destroy", "-s", STACK, *config, "--exclude-protected", "--yes", env=env)
         return
     print(f"This deletes the dev stack and its PostgreSQL data for good. Type '{CONFIRMATION}' to go on:")
