@@ -61,8 +61,20 @@ def rootless_socket(request: pytest.FixtureRequest) -> Path:
     argv = [shutil.which("python3") or "/usr/bin/python3", "-c", AS_USER, "nobody", "podman",
             "--root", str(directory / "storage"), "--runroot", str(directory / "run"), "--tmpdir",
             str(directory / "tmp"), "system", "service", "--time=0", f"unix://{socket_path}"]
-    start_service(argv, directory / "service.log", env, "rootless podman system service",
-                  lambda: engine_facts.ping(str(socket_path)), request)
+    service = start_service(argv, directory / "service.log", env, "rootless podman system service",
+                            lambda: engine_facts.ping(str(socket_path)), request)
+
+    def stop_user_namespace_child() -> None:
+        # Rootless Podman re-executes itself inside its user namespace; that child outlives the
+        # pid started here unless it is stopped too (this runs before that pid's own stop).
+        for children in Path(f"/proc/{service.pid}/task").glob("*/children"):
+            for pid in children.read_text().split():
+                try:
+                    os.kill(int(pid), signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+
+    request.addfinalizer(stop_user_namespace_child)
     return socket_path
 
 
