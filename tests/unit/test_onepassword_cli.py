@@ -72,8 +72,8 @@ def run_main(stack: str, monkeypatch: pytest.MonkeyPatch, bin_dir: Path) -> mock
     """`__main__.py` itself on the mocked engine, with `op` looked up on ``bin_dir`` only."""
     monkeypatch.setenv("PATH", str(bin_dir))
     config, secret_keys = plan_stubs.stack_config(stack, None, op_token=plan_stubs.OP_TOKEN_PLACEHOLDER)
-    engine = json.loads(config.get("egoengine:engine", "{}"))
-    config["egoengine:engine"] = json.dumps({**engine, "socketGid": 998})  # no socket to stat here
+    # A socket path nothing listens on: the run asks no engine of this machine, whatever it has.
+    config["egoengine:engine"] = json.dumps({"host": f"unix://{bin_dir}/no-engine.sock", "socketGid": 998})
 
     def program() -> dict:
         runpy.run_path(str(PROJECT / "__main__.py"), run_name="__main__")
