@@ -24,10 +24,11 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 
+from components.settings import BaseImageSettings
+
 BASE_SECTION = "egoengine:images"
 BASE_KEY = f"{BASE_SECTION}.base"
-DEFAULT_REPOSITORY = "ghcr.io/joshsymonds/nix-config/egoengine"
-"""The default of ``egoengine:images.base.repository`` (``components.settings.BaseImageSettings``)."""
+DEFAULT_REPOSITORY: str = BaseImageSettings.model_fields["repository"].default
 
 
 class StackFileError(Exception):
