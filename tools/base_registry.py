@@ -73,7 +73,7 @@ def parse_created(text: Any) -> datetime | None:
         return None
 
 
-def _last_line(stderr: str) -> str:
+def skopeo_message(stderr: str) -> str:
     """skopeo's own message: the last line, without logrus' ``time=... level=fatal msg=`` wrapper."""
     lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
     line = lines[-1] if lines else "no output"
@@ -107,7 +107,7 @@ class Skopeo:
                 f"registry {registry_host(reference)} did not answer within {SKOPEO_TIMEOUT_SECONDS}s"
             ) from None
         if completed.returncode != 0:
-            raise self._failure(command, reference, _last_line(completed.stderr))
+            raise self._failure(command, reference, skopeo_message(completed.stderr))
         return completed.stdout
 
     @staticmethod
