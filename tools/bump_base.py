@@ -9,11 +9,13 @@ sha also finds the base CI's short tag of that commit. ``--newest`` takes the gi
 ignored. Look-ups are read-only, with skopeo (``tools.base_registry``); credentials come from
 ``REGISTRY_USERNAME`` / ``REGISTRY_PASSWORD`` (both or neither; none for a public base).
 
-``Pulumi.<STACK>.yaml`` then gets the new ``egoengine:images.base.tag``, and the new ``digest`` when
-the stack pins one; every other byte of the file stays as it was (``tools.stack_file``). A stack
-already on that tag is left alone (exit 0).
+Before anything is written, the offline plan runs on the stack as it is and as it would be, and its
+change view says which children rebuild, which templates get a new ``workspace_image`` and whether
+anything is replaced (``tools.bump_changes``). ``Pulumi.<STACK>.yaml`` then gets the new
+``egoengine:images.base.tag``, and the new ``digest`` when the stack pins one; every other byte of
+the file stays as it was (``tools.stack_file``). A stack already on that tag is left alone (exit 0).
 
-stdout: what changed. ``--summary-file``: the same as Markdown (a pull request body).
+stdout: what changed and what ``up`` will do. ``--summary-file``: the same as Markdown (a pull request body).
 ``--github-output``: appends ``changed``, ``tag``, ``digest`` and ``previous-tag`` lines for a
 GitHub Actions step. Exit status: 0 done or nothing to do; 2 a missing tag, an unreachable
 registry, a stack without a base image, or other bad input (one line on stderr).
@@ -33,9 +35,10 @@ from typing import Final
 
 from components.errors import ConfigError
 from components.image_build import registry_host
-from tools import base_registry, stack_file
+from tools import base_registry, bump_changes, stack_file
 from tools.base_registry import BaseImage, RegistryError, Skopeo
 from tools.build_image import credentials_from, write_authfile
+from tools.bump_changes import BumpChanges, PlanFailed
 from tools.stack_file import BASE_KEY, BasePin, StackFileError
 
 EXIT_OK: Final = 0
@@ -57,6 +60,8 @@ class Bump:
     previous: BaseImage | None
     """The stack's current tag as the registry has it (None when the registry no longer has it)."""
     target: BaseImage
+    changes: BumpChanges | None = None
+    """The plan's change view (None when nothing changes)."""
 
     @property
     def changed(self) -> bool:
@@ -135,6 +140,8 @@ def summary_text(bump: Bump) -> str:
         f"  from {previous}",
         f"  to   {target.ref} (created {target.created_text})",
     ]
+    if bump.changes is not None:
+        lines += bump.changes.text()
     return "\n".join(lines) + "\n"
 
 
@@ -155,6 +162,8 @@ def summary_markdown(bump: Bump) -> str:
         f"line kept; {_digest_note(bump).replace(BASE_KEY + '.digest', '`digest`')}.",
         "The preview of this pull request shows the rebuilds and template updates `pulumi up` will make.",
     ]
+    if bump.changes is not None:
+        lines += ["", *bump.changes.markdown()]
     return "\n".join(lines) + "\n"
 
 
@@ -185,9 +194,13 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> Bump:
         skopeo = skopeo_for(pin.repository, args.insecure_registry, environ, Path(workdir))
         previous, target = resolve(args, pin, skopeo)
     bump = Bump(stack, pin, previous, target)
-    if bump.changed:
-        stack_file.write(path, stack_file.rewritten(pin, target.tag, target.digest))
-    return bump
+    if not bump.changed:
+        return bump
+    # The program uses a pinned digest as it is, else what the registry has for the tag.
+    before_digest = pin.digest.value if pin.digest else (previous.digest if previous else None)
+    changes = bump_changes.plan_bump(stack, (pin.tag.value, before_digest), (target.tag, target.digest))
+    stack_file.write(path, stack_file.rewritten(pin, target.tag, target.digest))
+    return Bump(stack, pin, previous, target, changes)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -199,11 +212,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             _write_report(args.summary_file, summary_markdown(bump), append=False, option="--summary-file")
         if args.github_output:
             _write_report(args.github_output, github_outputs(bump), append=True, option="--github-output")
-    except (BumpError, StackFileError, RegistryError, ConfigError) as error:
+    except (BumpError, StackFileError, RegistryError, ConfigError, PlanFailed) as error:
         print(f"bump_base: {error}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        status = main()
+    finally:
+        # As tools.plan does: close the mocked engine's idle event loops before the interpreter exits.
+        if (loaded := sys.modules.get("tools.plan_stubs")) is not None:
+            loaded.close_event_loops()
+    sys.exit(status)

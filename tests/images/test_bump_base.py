@@ -35,6 +35,7 @@ SHA_TAGS = {
     "cccc333": datetime(2026, 2, 10, tzinfo=timezone.utc),
 }
 NEWEST = "bbbb222"
+SAME_AS_AAAA = "eeee555"  # the same image as aaaa111 (same digest) under another sha tag
 LATEST_CREATED = datetime(2026, 6, 1, tzinfo=timezone.utc)
 CURRENT_TAG = "22bba72"  # the tag the shipped stack files pin
 
@@ -80,6 +81,18 @@ def base_repository(
         assert inspected["Created"] == created.strftime("%Y-%m-%dT%H:%M:%SZ"), inspected
         digests[tag] = inspected["Digest"]
     assert len(set(digests.values())) == len(digests), "every tag must be a different image"
+    run_checked(
+        ["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false",
+         "--src-authfile", str(registry_authfile), "--dest-authfile", str(registry_authfile),
+         f"docker://{repo}:aaaa111", f"docker://{repo}:{SAME_AS_AAAA}"],
+        "skopeo copy to a second tag",
+    )
+    digests[SAME_AS_AAAA] = json.loads(run_checked(
+        ["skopeo", "inspect", "--tls-verify=false", "--authfile", str(registry_authfile),
+         f"docker://{repo}:{SAME_AS_AAAA}"],
+        "skopeo inspect of the copy",
+    ))["Digest"]
+    assert digests[SAME_AS_AAAA] == digests["aaaa111"]
     return BaseRepository(registry_service, repo, digests)
 
 
@@ -248,3 +261,43 @@ def test_a_tag_that_is_no_sha_is_refused_before_any_look_up(project: Path, bump:
     one_line_error(bump("--tag", "latest"), "is not a git sha")
     one_line_error(bump("--tag", "$(touch pwned)"), "is not a git sha")
     assert not (project / "pwned").exists()
+
+
+def test_the_summary_names_the_children_that_rebuild_and_the_templates_new_image(
+    project: Path, base_repository: BaseRepository, bump: Runner
+) -> None:
+    write_stack(project, stack_text(base_repository.repo))
+    body = project / "body.md"
+    result = bump("--tag", NEWEST, "--summary-file", str(body))
+    assert result.returncode == 0, result.stderr
+    new_ref = f"{base_repository.repo}:{NEWEST}@{base_repository.digests[NEWEST]}"
+    lines = result.stdout.splitlines()
+    assert "Children rebuilt: egoengine-image-creative-lab" in lines
+    assert f"  docker-envbuilder: {new_ref}" in lines and f"  docker-shell: {new_ref}" in lines
+    assert "Replaced: egoengine-image-creative-lab-build" in lines
+    assert any(line.startswith("  replace  command:local:Command  egoengine-image-creative-lab-build") for line in lines)
+    assert lines[-1].endswith("downtime: none; data at risk: none")
+    markdown = body.read_text()
+    assert "- Children rebuilt: `egoengine-image-creative-lab`" in markdown
+    assert f"→ `{new_ref}`" in markdown
+
+
+def test_the_same_image_under_a_new_tag_rebuilds_no_child(
+    project: Path, base_repository: BaseRepository, bump: Runner
+) -> None:
+    write_stack(project, stack_text(base_repository.repo).replace(f"tag: {CURRENT_TAG}", "tag: aaaa111", 1))
+    result = bump("--tag", SAME_AS_AAAA)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "Children rebuilt: none (the base digest is unchanged)" in lines and "Replaced: nothing" in lines
+    new_ref = f"{base_repository.repo}:{SAME_AS_AAAA}@{base_repository.digests['aaaa111']}"
+    assert f"  docker-shell: {new_ref}" in lines
+
+
+def test_a_stack_the_program_rejects_is_one_line_and_is_not_rewritten(
+    project: Path, base_repository: BaseRepository, bump: Runner
+) -> None:
+    original = stack_text(base_repository.repo).replace("workspaceImage: base", "workspaceImage: nope", 1)
+    path = write_stack(project, original)
+    one_line_error(bump("--tag", NEWEST), "templates.workspaceImage")
+    assert path.read_text() == original
