@@ -219,10 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        status = main()
-    finally:
-        # As tools.plan does: close the mocked engine's idle event loops before the interpreter exits.
-        if (loaded := sys.modules.get("tools.plan_stubs")) is not None:
-            loaded.close_event_loops()
-    sys.exit(status)
+    exit_status = main()
+    if (plan_stubs := sys.modules.get("tools.plan_stubs")) is not None:
+        plan_stubs.close_event_loops()  # the plan ran: close its idle event loops, as tools.plan does
+    sys.exit(exit_status)

@@ -270,6 +270,7 @@ def test_the_summary_names_the_children_that_rebuild_and_the_templates_new_image
     body = project / "body.md"
     result = bump("--tag", NEWEST, "--summary-file", str(body))
     assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no traceback, no warning from the plan's engine at exit
     new_ref = f"{base_repository.repo}:{NEWEST}@{base_repository.digests[NEWEST]}"
     lines = result.stdout.splitlines()
     assert "Children rebuilt: egoengine-image-creative-lab" in lines
