@@ -14,9 +14,10 @@ Images are addressed as ``repo:tag`` or ``repo@digest``: skopeo 1.9 rejects ``re
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,7 @@ GIT_SHA_TAG: Final = re.compile(r"^[0-9a-f]{7,40}$")
 """A tag shaped like a git commit sha (short or full): the only tags --newest considers."""
 SKOPEO_TIMEOUT_SECONDS: Final = 120
 PARALLEL_INSPECTIONS: Final = 4
+CREDENTIAL_VARIABLES: Final = ("REGISTRY_USERNAME", "REGISTRY_PASSWORD")
 _ABSENT: Final = ("manifest unknown", "name unknown", "not found", "404")
 _DENIED: Final = ("unauthorized", "authentication required", "denied", "401", "403")
 _UNREACHABLE: Final = (
@@ -83,6 +85,11 @@ def skopeo_message(stderr: str) -> str:
     return re.sub(r'^Error parsing image name "[^"]*": ', "", message)
 
 
+def skopeo_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """skopeo's environment: the caller's, without the credentials (they are in the auth file)."""
+    return {key: value for key, value in environ.items() if key not in CREDENTIAL_VARIABLES}
+
+
 @dataclass(frozen=True)
 class Skopeo:
     """How skopeo reaches the base registry."""
@@ -98,7 +105,8 @@ class Skopeo:
         argv = ["skopeo", command, *self._options(), *extra, f"docker://{reference}"]
         try:
             completed = subprocess.run(
-                argv, capture_output=True, text=True, timeout=SKOPEO_TIMEOUT_SECONDS, check=False
+                argv, env=skopeo_environment(os.environ), capture_output=True, text=True,
+                timeout=SKOPEO_TIMEOUT_SECONDS, check=False,
             )
         except FileNotFoundError:
             raise RegistryError("skopeo is not installed; the bump tool resolves tags with it") from None

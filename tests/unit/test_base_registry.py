@@ -75,3 +75,10 @@ def test_only_git_sha_shaped_tags_are_candidates() -> None:
     shaped = [tag for tag in ["latest", "22bba72", "v1.2.3", "3F9C2D1", "abc123", "a" * 40, "a" * 41, "main"]
               if base_registry.GIT_SHA_TAG.match(tag)]
     assert shaped == ["22bba72", "a" * 40]
+
+
+def test_skopeo_runs_without_the_credential_variables() -> None:
+    environment = base_registry.skopeo_environment(
+        {"PATH": "/usr/bin", "REGISTRY_USERNAME": "builder", "REGISTRY_PASSWORD": "pw", "HOME": "/root"}
+    )
+    assert environment == {"PATH": "/usr/bin", "HOME": "/root"}
