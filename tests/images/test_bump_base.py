@@ -12,11 +12,12 @@ next to the program), with the test registry as ``egoengine:images.base.reposito
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -132,10 +133,12 @@ Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 @pytest.fixture()
 def bump(project: Path, base_repository: BaseRepository) -> Runner:
-    def run(*args: str, credentials: bool = True, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        environment = {key: value for key, value in (env or __import__("os").environ).items()
-                       if not key.startswith(("REGISTRY_", "DOCKER_"))}
-        environment["HOME"] = str(project)  # no stray ~/.docker/config.json credentials
+    def run(*args: str, credentials: bool = True) -> subprocess.CompletedProcess[str]:
+        # No credentials but the ones given here: no REGISTRY_AUTH_FILE, no ~/.docker/config.json,
+        # no $XDG_RUNTIME_DIR/containers/auth.json.
+        environment = {key: value for key, value in os.environ.items()
+                       if not key.startswith(("REGISTRY_", "DOCKER_")) and key != "XDG_RUNTIME_DIR"}
+        environment["HOME"] = str(project)
         if credentials:
             environment["REGISTRY_USERNAME"] = base_repository.registry.username
             environment["REGISTRY_PASSWORD"] = base_repository.registry.password
