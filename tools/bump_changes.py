@@ -23,7 +23,6 @@ TEMPLATE_TYPE: Final = "pulumi-python:dynamic/coder:Template"
 BUILD_TYPE: Final = "command:local:Command"
 
 
-@dataclass(frozen=True)
 class PlanFailed(Exception):
     """The offline plan of one side failed (a program error, not bad config): one line, exit 2."""
 
@@ -41,12 +40,18 @@ class BumpChanges:
 
     lines: tuple[str, ...]
     summary: str
+    children: tuple[str, ...]
+    """Every child image component of the stack."""
     rebuilt_children: tuple[str, ...]
     templates: tuple[TemplateImage, ...]
     replaced: tuple[str, ...]
 
+    @property
+    def _no_rebuild(self) -> str:
+        return "none (the base digest is unchanged)" if self.children else "none (the stack has no child images)"
+
     def text(self) -> list[str]:
-        children = ", ".join(self.rebuilt_children) or "none (the base digest is unchanged)"
+        children = ", ".join(self.rebuilt_children) or self._no_rebuild
         lines = [f"Children rebuilt: {children}", "Templates with a new workspace_image:"]
         lines += [f"  {t.template}: {t.after}" for t in self.templates] or ["  none"]
         lines.append(f"Replaced: {', '.join(self.replaced) or 'nothing'}")
@@ -54,7 +59,7 @@ class BumpChanges:
         return [*lines, self.summary]
 
     def markdown(self) -> list[str]:
-        children = ", ".join(f"`{name}`" for name in self.rebuilt_children) or "none (the base digest is unchanged)"
+        children = ", ".join(f"`{name}`" for name in self.rebuilt_children) or self._no_rebuild
         lines = ["### What `pulumi up` will change (offline plan)", "", f"- Children rebuilt: {children}"]
         if self.templates:
             lines.append("- Templates with a new `workspace_image`:")
@@ -100,7 +105,7 @@ def interpret(old: Mapping[str, Any], new: Mapping[str, Any], changes: ChangeSet
             if before != after:
                 templates.append(TemplateImage(str(entry.get("inputs", {}).get("name", change.name)), before, after))
     return BumpChanges(
-        tuple(changes.lines()), changes.summary(), tuple(sorted(rebuilt)),
+        tuple(changes.lines()), changes.summary(), tuple(sorted(children)), tuple(sorted(rebuilt)),
         tuple(sorted(templates, key=lambda t: t.template)), tuple(sorted(replaced)),
     )
 
