@@ -31,8 +31,10 @@ GIT_SHA_TAG: Final = re.compile(r"^[0-9a-f]{7,40}$")
 SKOPEO_TIMEOUT_SECONDS: Final = 120
 PARALLEL_INSPECTIONS: Final = 4
 CREDENTIAL_VARIABLES: Final = ("REGISTRY_USERNAME", "REGISTRY_PASSWORD")
-_ABSENT: Final = ("manifest unknown", "name unknown", "not found", "404")
-_DENIED: Final = ("unauthorized", "authentication required", "denied", "401", "403")
+# skopeo's wording (distribution, GHCR, Docker Hub); matched on the message with the registry host
+# and repository path blanked out, so a port such as 39401 or a repository name cannot match.
+_ABSENT: Final = ("manifest unknown", "name unknown", "not found")
+_DENIED: Final = ("unauthorized", "authentication required", "denied", "forbidden")
 _UNREACHABLE: Final = (
     "connection refused", "no such host", "i/o timeout", "network is unreachable", "timeout",
     "tls: ", "server gave http response to https client", "pinging container registry",
@@ -90,6 +92,23 @@ def skopeo_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return {key: value for key, value in environ.items() if key not in CREDENTIAL_VARIABLES}
 
 
+def failure(command: str, reference: str, message: str) -> RegistryError:
+    """The operator's one line for skopeo's ``message`` about ``reference`` (``repo[:tag|@digest]``)."""
+    host = registry_host(reference)
+    path = re.split(r"[:@]", reference.removeprefix(f"{host}/"), maxsplit=1)[0]
+    lowered = message.lower().replace(host.lower(), " ").replace(path.lower(), " ")
+    if any(marker in lowered for marker in _DENIED):
+        return RegistryError(
+            f"registry {host} refused access to {reference.split('@')[0]}: {message} "
+            "(credentials: REGISTRY_USERNAME and REGISTRY_PASSWORD)"
+        )
+    if any(marker in lowered for marker in _UNREACHABLE):
+        return RegistryError(f"registry {host} cannot be reached: {message}")
+    if any(marker in lowered for marker in _ABSENT):
+        return TagMissing(f"{reference} does not exist: {message}")
+    return RegistryError(f"skopeo {command} docker://{reference} failed: {message}")
+
+
 @dataclass(frozen=True)
 class Skopeo:
     """How skopeo reaches the base registry."""
@@ -115,23 +134,8 @@ class Skopeo:
                 f"registry {registry_host(reference)} did not answer within {SKOPEO_TIMEOUT_SECONDS}s"
             ) from None
         if completed.returncode != 0:
-            raise self._failure(command, reference, skopeo_message(completed.stderr))
+            raise failure(command, reference, skopeo_message(completed.stderr))
         return completed.stdout
-
-    @staticmethod
-    def _failure(command: str, reference: str, message: str) -> RegistryError:
-        lowered = message.lower()
-        host = registry_host(reference)
-        if any(marker in lowered for marker in _DENIED):
-            return RegistryError(
-                f"registry {host} refused access to {reference.split('@')[0]}: {message} "
-                "(credentials: REGISTRY_USERNAME and REGISTRY_PASSWORD)"
-            )
-        if any(marker in lowered for marker in _UNREACHABLE):
-            return RegistryError(f"registry {host} cannot be reached: {message}")
-        if any(marker in lowered for marker in _ABSENT):
-            return TagMissing(f"{reference} does not exist: {message}")
-        return RegistryError(f"skopeo {command} docker://{reference} failed: {message}")
 
     def inspect(self, repository: str, tag: str) -> BaseImage:
         """Digest (top-level manifest) and config ``Created`` of ``repository:tag``, in one request."""

@@ -82,3 +82,34 @@ def test_skopeo_runs_without_the_credential_variables() -> None:
         {"PATH": "/usr/bin", "REGISTRY_USERNAME": "builder", "REGISTRY_PASSWORD": "pw", "HOME": "/root"}
     )
     assert environment == {"PATH": "/usr/bin", "HOME": "/root"}
+
+
+@pytest.mark.parametrize(
+    ("reference", "message", "kind", "says"),
+    [
+        # The port 39401 and the sha a401bcd hold "401": only skopeo's words may decide.
+        ("127.0.0.1:39401/bump/egoengine:a401bcd",
+         "reading manifest a401bcd in 127.0.0.1:39401/bump/egoengine: manifest unknown: manifest unknown",
+         base_registry.TagMissing, "does not exist"),
+        ("127.0.0.1:39401/bump/egoengine",
+         "Error listing repository tags: fetching tags list: invalid status code from registry 404 (Not Found)",
+         base_registry.TagMissing, "does not exist"),
+        ("127.0.0.1:39401/bump/egoengine:a401bcd",
+         "reading manifest a401bcd in 127.0.0.1:39401/bump/egoengine: unauthorized: authentication required",
+         RegistryError, "refused access"),
+        ("ghcr.io/owner/denied-images:22bba72",
+         "reading manifest 22bba72 in ghcr.io/owner/denied-images: manifest unknown",
+         base_registry.TagMissing, "does not exist"),
+        ("ghcr.io/owner/egoengine:22bba72", "reading manifest 22bba72 in ghcr.io/owner/egoengine: denied",
+         RegistryError, "refused access"),
+        ("127.0.0.1:1/egoengine",
+         'pinging container registry 127.0.0.1:1: Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: '
+         "connection refused", RegistryError, "cannot be reached"),
+        ("ghcr.io/owner/egoengine:22bba72", "something else entirely", RegistryError, "failed: something else"),
+    ],
+)
+def test_skopeo_failures_are_told_apart_by_skopeos_words(
+    reference: str, message: str, kind: type[RegistryError], says: str
+) -> None:
+    error = base_registry.failure("inspect", reference, message)
+    assert type(error) is kind and says in str(error) and message in str(error)
