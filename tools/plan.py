@@ -48,8 +48,8 @@ from types import ModuleType
 from typing import Any, Final
 
 import pulumi
-import yaml
 from pulumi.output import Unknown
+
 from tools import mock_engine, plan_changes, plan_overrides, plan_values
 from tools.plan_policies import Finding, PolicyConfigError, PolicySettings, check_policies
 
@@ -546,10 +546,6 @@ def _stack_config(plan_stubs: ModuleType, args: argparse.Namespace) -> tuple[dic
             f"stack {args.stack!r}: no Pulumi.{args.stack}.yaml in {mock_engine.PROJECT_DIR}; "
             f"expected one of: {', '.join(_stacks())}"
         ) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise PlanError(f"Pulumi.{args.stack}.yaml: is not valid YAML{where}") from None
     config.update({key: plan_stubs.config_string(value) for key, value in overrides.items()})
     return config, secret_keys
 
