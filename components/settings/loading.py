@@ -46,7 +46,7 @@ class ResolvedSettings:
     """Settings plus what was looked up on the host."""
 
     settings: Settings
-    socket_gid: int | None
+    socket_gid: int
 
 
 # --- loading -------------------------------------------------------------------------------------
