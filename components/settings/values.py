@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from components.image_build import DIGEST_PATTERN, DIGEST_TEXT, PinnedRef
+from components.image_build import DIGEST_TEXT, PinnedRef
 
 NAMESPACE = "egoengine"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
