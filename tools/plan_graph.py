@@ -67,19 +67,9 @@ def holds_secret(value: Any) -> bool:
     return False
 
 
-def secret_strings(value: Any, inside: bool = False) -> Iterator[str]:
+def secret_strings(value: Any) -> Iterator[str]:
     """Every string that sits inside a secret wrapper somewhere in ``value``."""
-    if mock_engine.is_secret_value(value):
-        yield from secret_strings(value["value"], True)
-    elif isinstance(value, str):
-        if inside:
-            yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from secret_strings(item, inside)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from secret_strings(item, inside)
+    return plan_values.secret_strings(value, env_entries=True)
 
 
 @dataclass
