@@ -52,4 +52,4 @@ bench: venv
 	$(VENV)/bin/python -m tools.bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache
