@@ -53,7 +53,9 @@ from tools.plan_graph import COMPUTED_TEXT, SECRET_TEXT, Graph, Redactor, short_
 from tools.plan_policies import PolicyConfigError, PolicySettings, check_policies
 from tools.plan_render import Plan, render_changes, render_markdown, render_mermaid, render_text
 
-__all__ = ["COMPUTED_TEXT", "SECRET_TEXT", "PlanError", "Redactor", "main", "plan_document", "secret_strings", "show"]
+__all__ = [
+    "COMPUTED_TEXT", "SECRET_TEXT", "PlanError", "Redactor", "main", "plan_document", "secret_strings", "show",
+]
 
 EXIT_OK: Final = 0
 EXIT_VIOLATION: Final = 1

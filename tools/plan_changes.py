@@ -58,9 +58,10 @@ class ResourceChange:
             detail.append(f"changes {', '.join(self.changed)}")
             if not self.rule_known:
                 detail.append("replacement rules of this type unknown here")
-        flags = [f for f, on in (("protected", self.protect), ("retained on delete", self.retain_on_delete)) if on]
-        if flags and self.action in ("replace", "delete"):
-            detail.append(", ".join(flags))
+        if self.action in ("replace", "delete"):
+            flags = [("protected", self.protect), ("retained on delete", self.retain_on_delete)]
+            if on := [name for name, set_ in flags if set_]:
+                detail.append(", ".join(on))
         suffix = f"  ({'; '.join(detail)})" if detail else ""
         return f"{self.action:<8} {self.type}  {self.name}{suffix}"
 
@@ -108,10 +109,13 @@ class ChangeSet:
 
 
 def _custom(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The custom resources of a document by URN (providers aside: they change nothing by themselves)."""
     return {
         str(entry["urn"]): entry
         for entry in document.get("resources", [])
-        if isinstance(entry, Mapping) and entry.get("custom") and not str(entry.get("type", "")).startswith("pulumi:providers:")
+        if isinstance(entry, Mapping)
+        and entry.get("custom")
+        and not str(entry.get("type", "")).startswith("pulumi:providers:")
     }
 
 
@@ -126,7 +130,9 @@ def _on_changes(patterns: Sequence[str], changed: list[str]) -> list[str]:
     return [name for name in changed if "*" in roots or name in roots]
 
 
-def _dynamic_diff(resource_type: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[bool, list[str]] | None:
+def _dynamic_diff(
+    resource_type: str, old: Mapping[str, Any], new: Mapping[str, Any]
+) -> tuple[bool, list[str]] | None:
     """(changes, replaces) from the dynamic provider's own ``diff``, or None for other types."""
     found = plan_replacements.DYNAMIC_PROVIDERS.get(resource_type)
     if found is None:
