@@ -70,6 +70,14 @@ class ResourceChange:
         return self.action in ("replace", "delete") and (self.protect or self.retain_on_delete)
 
     @property
+    def risk(self) -> str:
+        """What the engine does with it (pulumi/pulumi, pkg/resource/deploy/step_generator.go:
+        a protected resource is never replaced or deleted; a retained one is left in place)."""
+        if self.protect:
+            return f"{self.name} ({self.action}; protected: up refuses until it is unprotected)"
+        return f"{self.name} ({self.action}; retained: the old one is left in place, not deleted)"
+
+    @property
     def downtime(self) -> str | None:
         if self.action in ("replace", "delete") and self.role in DOWNTIME_ROLES:
             return f"{DOWNTIME_ROLES[self.role]} container {self.action}d ({self.name})"
@@ -98,7 +106,7 @@ class ChangeSet:
         parts = [f"{counts}, {self.unchanged} unchanged"]
         downtime = [d for d in (c.downtime for c in self.changes) if d]
         parts.append("downtime: " + (", ".join(downtime) if downtime else "none"))
-        at_risk = [f"{c.name} ({c.action})" for c in self.changes if c.data_at_risk]
+        at_risk = [c.risk for c in self.changes if c.data_at_risk]
         parts.append("data at risk: " + (", ".join(at_risk) if at_risk else "none"))
         if self.first_deploy:
             parts.append(
