@@ -58,15 +58,24 @@ class ResourceChange:
             detail.append(f"changes {', '.join(self.changed)}")
             if not self.rule_known:
                 detail.append("replacement rules of this type unknown here")
-        flags = [f for f, on in (("protected", self.protect), ("retained on delete", self.retain_on_delete)) if on]
-        if flags and self.action in ("replace", "delete"):
-            detail.append(", ".join(flags))
+        if self.action in ("replace", "delete"):
+            flags = [("protected", self.protect), ("retained on delete", self.retain_on_delete)]
+            if on := [name for name, set_ in flags if set_]:
+                detail.append(", ".join(on))
         suffix = f"  ({'; '.join(detail)})" if detail else ""
         return f"{self.action:<8} {self.type}  {self.name}{suffix}"
 
     @property
     def data_at_risk(self) -> bool:
         return self.action in ("replace", "delete") and (self.protect or self.retain_on_delete)
+
+    @property
+    def risk(self) -> str:
+        """What the engine does with it (pulumi/pulumi, pkg/resource/deploy/step_generator.go:
+        a protected resource is never replaced or deleted; a retained one is left in place)."""
+        if self.protect:
+            return f"{self.name} ({self.action}; protected: up refuses until it is unprotected)"
+        return f"{self.name} ({self.action}; retained: the old one is left in place, not deleted)"
 
     @property
     def downtime(self) -> str | None:
@@ -97,7 +106,7 @@ class ChangeSet:
         parts = [f"{counts}, {self.unchanged} unchanged"]
         downtime = [d for d in (c.downtime for c in self.changes) if d]
         parts.append("downtime: " + (", ".join(downtime) if downtime else "none"))
-        at_risk = [f"{c.name} ({c.action})" for c in self.changes if c.data_at_risk]
+        at_risk = [c.risk for c in self.changes if c.data_at_risk]
         parts.append("data at risk: " + (", ".join(at_risk) if at_risk else "none"))
         if self.first_deploy:
             parts.append(
@@ -108,10 +117,13 @@ class ChangeSet:
 
 
 def _custom(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The custom resources of a document by URN (providers aside: they change nothing by themselves)."""
     return {
         str(entry["urn"]): entry
         for entry in document.get("resources", [])
-        if isinstance(entry, Mapping) and entry.get("custom") and not str(entry.get("type", "")).startswith("pulumi:providers:")
+        if isinstance(entry, Mapping)
+        and entry.get("custom")
+        and not str(entry.get("type", "")).startswith("pulumi:providers:")
     }
 
 
@@ -126,7 +138,9 @@ def _on_changes(patterns: Sequence[str], changed: list[str]) -> list[str]:
     return [name for name in changed if "*" in roots or name in roots]
 
 
-def _dynamic_diff(resource_type: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[bool, list[str]] | None:
+def _dynamic_diff(
+    resource_type: str, old: Mapping[str, Any], new: Mapping[str, Any]
+) -> tuple[bool, list[str]] | None:
     """(changes, replaces) from the dynamic provider's own ``diff``, or None for other types."""
     found = plan_replacements.DYNAMIC_PROVIDERS.get(resource_type)
     if found is None:

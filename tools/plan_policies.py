@@ -76,10 +76,37 @@ class PolicySettings:
                 values = dict(value)
                 if "enforcementLevel" in values:
                     enforcement[name] = _level(path, name, values.pop("enforcementLevel"))
+                _check_settings(path, name, values)
                 config[name] = values
             else:
                 raise PolicyConfigError(f"--policy-config {path}: '{name}' must be an enforcement level or an object")
         return cls(config, enforcement, default)
+
+
+_JSON_TYPES: Final[dict[str, type | tuple[type, ...]]] = {"boolean": bool, "string": str, "integer": int, "number": (int, float)}
+
+
+def _check_settings(path: Path, name: str, values: Mapping[str, Any]) -> None:
+    """Each setting must be one the policy's config schema declares, of the declared type."""
+    policy = next(p for p in policies.ALL_POLICIES if p.name == name)
+    schema = getattr(policy, "config_schema", None)
+    properties: dict[str, Any] = dict(schema.properties) if schema is not None else {}
+    for key, value in values.items():
+        if key not in properties:
+            expected = (
+                "enforcementLevel or one of " + ", ".join(sorted(properties))
+                if properties else "only enforcementLevel (this policy has no settings)"
+            )
+            raise PolicyConfigError(
+                f"--policy-config {path}: '{name}.{key}' is not a setting of that policy; expected {expected}"
+            )
+        wanted = _JSON_TYPES.get(str(properties[key].get("type", "")))
+        if wanted is not None and (not isinstance(value, wanted) or (wanted is not bool and isinstance(value, bool))):
+            kind, description = str(properties[key]["type"]), str(properties[key].get("description", ""))
+            meaning = f": {description[:1].lower()}{description[1:]}" if description else ""
+            raise PolicyConfigError(
+                f"--policy-config {path}: '{name}.{key}' is not a {kind}; expected a {kind}{meaning}"
+            )
 
 
 def _level(path: Path, name: str, value: Any) -> EnforcementLevel:

@@ -118,9 +118,11 @@ def test_renaming_the_database_alters_it_but_a_new_volume_name_puts_data_at_risk
     found = by_name(changes)
     assert found["egoengine-database-data"].action == "replace"
     assert found["egoengine-database-server"].forcing == ("volumes",)
+    volume = "replace  docker:index/volume:Volume  egoengine-database-data  (forced by name; protected, retained on delete)"
+    assert volume in changes.lines()
     assert changes.summary().endswith(
         "downtime: PostgreSQL container replaced (egoengine-database-server); "
-        "data at risk: egoengine-database-data (replace)"
+        "data at risk: egoengine-database-data (replace; protected: up refuses until it is unprotected)"
     )
 
 
@@ -172,3 +174,17 @@ def test_against_a_bad_file_is_one_line(
     status = plan_main(["dev", "--against", str(old)])
     captured = capsys.readouterr()
     assert (status, captured.out, captured.err) == (2, "", f"--against {old}: {message}\n")
+
+
+def test_a_retained_resource_deleted_is_named_as_left_in_place(dev_before: dict[str, Any]) -> None:
+    """Removing the role from the program (here: from the old document's point of view) deletes it
+    from the stack, but retainOnDelete leaves it in PostgreSQL."""
+    [role] = [r for r in dev_before["resources"] if r["type"] == "postgresql:index/role:Role"]
+    after = {**dev_before, "resources": [r for r in dev_before["resources"] if r is not role]}
+    changes = plan_changes.compare(dev_before, after)
+    assert changes.lines() == [
+        "delete   postgresql:index/role:Role  egoengine-database-role  (retained on delete)"
+    ]
+    assert changes.summary().endswith(
+        "data at risk: egoengine-database-role (delete; retained: the old one is left in place, not deleted)"
+    )
