@@ -110,6 +110,8 @@ def project(tmp_path: Path) -> Path:
             shutil.copytree(entry, copy / entry.name, ignore=ignore)
         else:
             shutil.copy2(entry, copy / entry.name)
+    # The tools run only in the project's virtualenv (tools/__init__.py): the copy shares it.
+    (copy / ".venv").symlink_to((REPO_ROOT / ".venv").resolve())
     return copy
 
 
