@@ -13,7 +13,11 @@ import sys
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_DIR = os.path.join(PROJECT_DIR, ".venv")
-MAKE_TARGETS = {"plan": "make plan STACK=<stack>", "bench": "make bench"}
+MAKE_TARGETS = {
+    "plan": "make plan STACK=<stack>",
+    "preflight": "make preflight STACK=<stack>",
+    "bench": "make bench",
+}
 """Tools with a ``make`` target of their own."""
 
 
