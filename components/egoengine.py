@@ -14,6 +14,7 @@ from components.backup import DatabaseBackup, DatabaseBackupArgs
 from components.coder_admin import CoderAdmin, CoderAdminArgs
 from components.coder_server import CoderServer, CoderServerArgs, internal_url
 from components.coder_template import CoderTemplate, CoderTemplateArgs
+from components.containers import PODMAN_BRIDGE_IPAM_OPTIONS
 from components.database import Database, DatabaseArgs
 from components.downgrade_guard import DowngradeGuard, DowngradeGuardArgs
 from components.images import (
@@ -68,11 +69,15 @@ class EgoEngine(pulumi.ComponentResource):
         network = None
         if bridged and isinstance(settings.database, ContainerDatabase):
             network = docker.Network(
-                f"{name}-network", name=settings.name_prefix, opts=child
+                f"{name}-network",
+                name=settings.name_prefix,
+                ipam_options=PODMAN_BRIDGE_IPAM_OPTIONS if resolved.engine_kind == "podman" else None,
+                opts=child,
             )
         database_args = DatabaseArgs(
             settings=settings.database,
             name_prefix=settings.name_prefix,
+            engine_kind=resolved.engine_kind,
             password=secrets.required("database_password"),
             admin_password=secrets.required("database_admin_password"),
             coder_network_mode=settings.coder.network,
@@ -113,6 +118,7 @@ class EgoEngine(pulumi.ComponentResource):
             engine=settings.engine,
             socket_gid=resolved.socket_gid,
             name_prefix=settings.name_prefix,
+            engine_kind=resolved.engine_kind,
             database_url=database.url,
             provisioner_psk=secrets.required("provisioner_psk"),
             admin_token_lifetime_hours=settings.admin.token_lifetime_hours,

@@ -17,9 +17,11 @@ from typing import Any
 import pulumi
 import pytest
 
+from components.engine_facts import EngineFacts
 from components.errors import ConfigError
 from components.settings import PROJECT_ROOT, parse_settings, stack_file
 from components.settings import values as settings_values
+from policy import policies
 from tests.unit.conftest import run_stack
 from tools.plan import main as plan_main
 
@@ -252,7 +254,7 @@ CATALOGUE: list[tuple[str, dict, str]] = [
 
 
 def test_the_catalogue_has_at_least_eighty_cases() -> None:
-    cases = len(CATALOGUE) + len(PROGRAM_CASES) + len(STACK_FILE_CASES) + len(POLICY_CONFIG_CASES) + 2
+    cases = len(CATALOGUE) + len(PROGRAM_CASES) + len(STACK_FILE_CASES) + len(POLICY_CONFIG_CASES) + 4
     assert cases >= 80
     ids = [c[0] for c in (*CATALOGUE, *PROGRAM_CASES, *STACK_FILE_CASES, *POLICY_CONFIG_CASES)]
     assert len(set(ids)) == len(ids)
@@ -334,6 +336,19 @@ def test_an_engine_socket_that_is_not_there_names_socket_gid() -> None:
         "config egoengine:engine.socketGid: is not set and the engine socket /var/run/docker.sock cannot be found "
         "here; expected the numeric group id owning the engine socket, or a reachable egoengine:engine.host "
         "(is Docker or Podman running?)",
+    )
+
+
+@pytest.mark.parametrize("kind", ["podman", "docker"])
+def test_a_rootless_engine_socket_is_refused_with_the_way_out(kind: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        run_stack("dev", engine=EngineFacts(kind=kind, rootless=True))  # type: ignore[arg-type]
+    assert_line(
+        caught.value,
+        f"config egoengine:engine.host: is a rootless {kind} socket (/var/run/docker.sock), whose user namespace "
+        "does not map the socket's group into the Coder container; expected a rootful socket: "
+        "unix:///run/podman/podman.sock (sudo systemctl enable --now podman.socket, or podman system service "
+        "as root) or Docker's unix:///var/run/docker.sock",
     )
 
 
@@ -419,9 +434,8 @@ def test_the_offline_plan_reads_the_stack_file_the_same_way(
 # (case id, policy config document, the whole line; {path} is the file)
 POLICY_CONFIG_CASES: list[tuple[str, Any, str]] = [
     ("unknown policy", {"ports-loopback": "advisory"},
-     "--policy-config {path}: 'ports-loopback' is not a policy of the pack; expected one of child-config-inheritance, "
-     "coder-env-known, coder-server-ready, command-hygiene, database-role-least-privilege, images-pinned, "
-     "no-secrets-in-plain-env, ports-loopback-only, postgres-data-protected, single-coder-server"),
+     "--policy-config {path}: 'ports-loopback' is not a policy of the pack; expected one of "
+     + ", ".join(sorted(policy.name for policy in policies.ALL_POLICIES))),
     ("unknown policy setting", {"ports-loopback-only": {"allowPublicBinds": True}},
      "--policy-config {path}: 'ports-loopback-only.allowPublicBinds' is not a setting of that policy; "
      "expected enforcementLevel or one of allowPublicBind"),
