@@ -12,9 +12,11 @@ from typing_extensions import NotRequired
 from components import template_archive, template_variables
 from components.backup import DatabaseBackup, DatabaseBackupArgs
 from components.coder_admin import CoderAdmin, CoderAdminArgs
-from components.coder_server import CoderServer, CoderServerArgs
+from components.coder_server import CoderServer, CoderServerArgs, internal_url
 from components.coder_template import CoderTemplate, CoderTemplateArgs
+from components.containers import PODMAN_BRIDGE_IPAM_OPTIONS
 from components.database import Database, DatabaseArgs
+from components.downgrade_guard import DowngradeGuard, DowngradeGuardArgs
 from components.images import (
     BaseImage,
     BaseImageArgs,
@@ -67,11 +69,15 @@ class EgoEngine(pulumi.ComponentResource):
         network = None
         if bridged and isinstance(settings.database, ContainerDatabase):
             network = docker.Network(
-                f"{name}-network", name=settings.name_prefix, opts=child
+                f"{name}-network",
+                name=settings.name_prefix,
+                ipam_options=PODMAN_BRIDGE_IPAM_OPTIONS if resolved.engine_kind == "podman" else None,
+                opts=child,
             )
         database_args = DatabaseArgs(
             settings=settings.database,
             name_prefix=settings.name_prefix,
+            engine_kind=resolved.engine_kind,
             password=secrets.required("database_password"),
             admin_password=secrets.required("database_admin_password"),
             coder_network_mode=settings.coder.network,
@@ -95,16 +101,29 @@ class EgoEngine(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=database.ready),
         )
 
+        # After the dump, before the container: an older Coder never starts on a newer schema.
+        guard = DowngradeGuard(
+            f"{name}-downgrade-guard",
+            DowngradeGuardArgs(
+                configured_version=settings.coder.version,
+                url=internal_url(settings.coder),
+                backup_directory=settings.backup.directory,
+                allow_downgrade=settings.coder.allow_downgrade,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[backup.dump]),
+        )
+
         coder_args = CoderServerArgs(
             settings=settings.coder,
             engine=settings.engine,
             socket_gid=resolved.socket_gid,
             name_prefix=settings.name_prefix,
+            engine_kind=resolved.engine_kind,
             database_url=database.url,
             provisioner_psk=secrets.required("provisioner_psk"),
             admin_token_lifetime_hours=settings.admin.token_lifetime_hours,
-            # The dump of the database is taken before the container changes.
-            before_change=[backup.dump],
+            # The dump of the database is taken, and the version checked, before it changes.
+            before_change=[backup.dump, guard.check],
         )
         if network is not None:
             coder_args["network_name"] = network.name
@@ -213,6 +232,8 @@ class EgoEngine(pulumi.ComponentResource):
                 url=coder.internal_url,
                 admin_email=settings.admin.email,
                 admin_password=secrets.required("admin_password"),
+                # The operator token: no password login (a new session) per template operation.
+                admin_token=admin.token,
                 name=template,
                 directory=directory,
                 content_hash=template_archive.content_hash(

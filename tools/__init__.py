@@ -1,9 +1,10 @@
 """Command-line helpers for operators (run as ``.venv/bin/python -m tools.<name>``, or a ``make`` target).
 
 Importing this package first (as ``python -m tools.<name>`` does) checks that the interpreter is
-the project's virtualenv: another Python lacks the pinned packages and would fail deep inside an
-import with a traceback. Outside it, the tool prints how to run it and exits 2. Only ``sys`` and
-``os`` are used here, so every tool still starts fast.
+the project's virtualenv (or another one that has its packages, as the tests' copies of the
+project use): a Python without the pinned packages would fail deep inside an import with a
+traceback. Otherwise the tool prints how to run it and exits 2. Only ``sys``, ``os`` and a
+package look-up that imports nothing are used here, so every tool still starts fast.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ import sys
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_DIR = os.path.join(PROJECT_DIR, ".venv")
-MAKE_TARGETS = {"plan": "make plan STACK=<stack>", "bench": "make bench"}
+MAKE_TARGETS = {
+    "plan": "make plan STACK=<stack>",
+    "preflight": "make preflight STACK=<stack>",
+    "bench": "make bench",
+}
 """Tools with a ``make`` target of their own."""
 
 
@@ -30,6 +35,13 @@ def in_project_venv() -> bool:
     return os.path.realpath(sys.prefix) == os.path.realpath(VENV_DIR)
 
 
+def has_project_packages() -> bool:
+    """A virtualenv with the program's packages (found, not imported)."""
+    from importlib.util import find_spec
+
+    return sys.prefix != sys.base_prefix and all(find_spec(name) for name in ("pulumi", "pydantic"))
+
+
 def how_to_run(tool: str) -> str:
     ways = [f"`.venv/bin/python -m tools.{tool} ...`"]
     if tool in MAKE_TARGETS:
@@ -42,7 +54,7 @@ def how_to_run(tool: str) -> str:
 
 def _guard() -> None:
     tool = _tool_name()
-    if tool is not None and not in_project_venv():
+    if tool is not None and not (in_project_venv() or has_project_packages()):
         print(how_to_run(tool), file=sys.stderr)
         raise SystemExit(2)
 

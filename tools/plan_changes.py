@@ -147,7 +147,7 @@ def _dynamic_diff(
         return None
     module, class_name = found
     provider = getattr(importlib.import_module(module), class_name)()
-    result = provider.diff("", dict(old), dict(new))
+    result = provider.diff("", dict(old), dict(new))  # olds: the recorded state, as the engine passes it
     return bool(result.changes), list(result.replaces or [])
 
 
@@ -177,7 +177,8 @@ def _compare_one(old: Mapping[str, Any], new: Mapping[str, Any]) -> ResourceChan
     options = new.get("options", {})
     changed = _changed_inputs(old.get("inputs", {}), new.get("inputs", {}), options.get("ignoreChanges", []))
     resource_type = str(new["type"])
-    dynamic = _dynamic_diff(resource_type, old.get("inputs", {}), new.get("inputs", {}))
+    recorded = {**old.get("inputs", {}), **old.get("state", {})}
+    dynamic = _dynamic_diff(resource_type, recorded, new.get("inputs", {}))
     rule_known = True
     if dynamic is not None:
         changes, replaces = dynamic

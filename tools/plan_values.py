@@ -186,6 +186,8 @@ def resource_entries(
             continue
         stubbed: dict[str, str] = {}
         inputs = masker.value(reg.inputs, stubbed, "")
+        computed = {key: value for key, value in reg.outputs.items() if key not in reg.inputs}
+        state = masker.value(computed, stubbed, "state") if reg.custom else {}
         provider = reg.provider.rsplit("::", 1)[0] if reg.provider else ""
         entries.append(
             {
@@ -197,6 +199,7 @@ def resource_entries(
                 "provider": _name_of(provider, names),
                 "dependencies": sorted({names[d] for d in reg.dependencies if d in names}),
                 "inputs": inputs,
+                "state": state,
                 "options": options(reg),
                 "stubbed": dict(sorted(stubbed.items())),
             }

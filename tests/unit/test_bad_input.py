@@ -17,9 +17,11 @@ from typing import Any
 import pulumi
 import pytest
 
+from components.engine_facts import EngineFacts
 from components.errors import ConfigError
 from components.settings import PROJECT_ROOT, parse_settings, stack_file
 from components.settings import values as settings_values
+from policy import policies
 from tests.unit.conftest import run_stack
 from tools.plan import main as plan_main
 
@@ -78,7 +80,7 @@ CATALOGUE: list[tuple[str, dict, str]] = [
     ('wildcard without star', coder(wildcardAccessUrl="coder.example.com"),
      'config egoengine:coder.wildcardAccessUrl: is not a wildcard host; expected a wildcard host such as "*.coder.example.com"'),
     ('unknown coder setting (typo)', coder(acessUrl="http://x"),
-     'config egoengine:coder.acessUrl: is not a known setting (did you mean accessUrl?); expected one of the keys of egoengine:coder: repository, version, digest, accessUrl, wildcardAccessUrl, port, bindAddress, network, telemetry, restart, healthTimeoutSeconds, containerName'),
+     'config egoengine:coder.acessUrl: is not a known setting (did you mean accessUrl?); expected one of the keys of egoengine:coder: repository, version, digest, accessUrl, wildcardAccessUrl, port, bindAddress, network, telemetry, restart, healthTimeoutSeconds, containerName, allowDowngrade'),
     ('health timeout too short', coder(healthTimeoutSeconds=1),
      'config egoengine:coder.healthTimeoutSeconds: is invalid (input should be greater than or equal to 10); expected seconds to wait for /healthz, 10..3600'),
     ('bad restart policy', coder(restart="sometimes"),
@@ -99,6 +101,10 @@ CATALOGUE: list[tuple[str, dict, str]] = [
      'config egoengine:database.user: is not a lower-case PostgreSQL identifier; expected a lower-case PostgreSQL identifier'),
     ('bad sslmode', {**coder(), "database": external(sslmode="maybe")},
      "config egoengine:database.sslmode: is invalid (input should be 'disable', 'allow', 'prefer', 'require', 'verify-ca' or 'verify-full'); expected a libpq sslmode: disable, require, verify-ca, verify-full, ..."),
+    ('database existing not create or adopt', {**coder(), "database": external(existing="import")},
+     "config egoengine:database.existing: is invalid (input should be 'create' or 'adopt'); expected create (make the role and database) or adopt (take over the ones that exist, e.g. the NixOS module's)"),
+    ('coder allowDowngrade not a boolean', coder(allowDowngrade="sometimes"),
+     'config egoengine:coder.allowDowngrade: is not true or false; expected true or false (true lets up start an older Coder than the running one)'),
     ('unknown secret source (value not echoed)', {**coder(), "secrets": {"adminPassword": SECRET}},
      'config egoengine:secrets.adminPassword: is not a known secret source; expected generate[:length], config:<key>, op://vault/item/[section/]field, or none'),
     ('op reference without field', {**coder(), "secrets": {"codexAuth": "op://egoengine/Codex Auth"}},
@@ -167,7 +173,7 @@ CATALOGUE: list[tuple[str, dict, str]] = [
     ('template description too long', {**coder(), "templates": {"overrides": {"docker-shell": {"description": "x" * 200}}}},
      "config egoengine:templates.overrides.docker-shell.description: is longer than 127 bytes; expected up to 127 bytes of UTF-8 (Coder's limit)"),
     ('typo next to a missing key', {"coder": {**{k: v for k, v in CODER.items() if k != "accessUrl"}, "acessUrl": "http://x"}, "images": IMAGES},
-     'config egoengine:coder.acessUrl: is not a known setting (did you mean accessUrl? egoengine:coder.accessUrl is missing); expected one of the keys of egoengine:coder: repository, version, digest, accessUrl, wildcardAccessUrl, port, bindAddress, network, telemetry, restart, healthTimeoutSeconds, containerName'),
+     'config egoengine:coder.acessUrl: is not a known setting (did you mean accessUrl? egoengine:coder.accessUrl is missing); expected one of the keys of egoengine:coder: repository, version, digest, accessUrl, wildcardAccessUrl, port, bindAddress, network, telemetry, restart, healthTimeoutSeconds, containerName, allowDowngrade'),
     ('unknown engine key lists the valid keys', {**coder(), "engine": {"hots": "unix:///x"}},
      'config egoengine:engine.hots: is not a known setting (did you mean host?); expected one of the keys of egoengine:engine: host, socketGid'),
     ('unknown key far from any', {**coder(), "admin": {"nickname": "x"}},
@@ -248,7 +254,7 @@ CATALOGUE: list[tuple[str, dict, str]] = [
 
 
 def test_the_catalogue_has_at_least_eighty_cases() -> None:
-    cases = len(CATALOGUE) + len(PROGRAM_CASES) + len(STACK_FILE_CASES) + len(POLICY_CONFIG_CASES) + 2
+    cases = len(CATALOGUE) + len(PROGRAM_CASES) + len(STACK_FILE_CASES) + len(POLICY_CONFIG_CASES) + 4
     assert cases >= 80
     ids = [c[0] for c in (*CATALOGUE, *PROGRAM_CASES, *STACK_FILE_CASES, *POLICY_CONFIG_CASES)]
     assert len(set(ids)) == len(ids)
@@ -330,6 +336,19 @@ def test_an_engine_socket_that_is_not_there_names_socket_gid() -> None:
         "config egoengine:engine.socketGid: is not set and the engine socket /var/run/docker.sock cannot be found "
         "here; expected the numeric group id owning the engine socket, or a reachable egoengine:engine.host "
         "(is Docker or Podman running?)",
+    )
+
+
+@pytest.mark.parametrize("kind", ["podman", "docker"])
+def test_a_rootless_engine_socket_is_refused_with_the_way_out(kind: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        run_stack("dev", engine=EngineFacts(kind=kind, rootless=True))  # type: ignore[arg-type]
+    assert_line(
+        caught.value,
+        f"config egoengine:engine.host: is a rootless {kind} socket (/var/run/docker.sock), whose user namespace "
+        "does not map the socket's group into the Coder container; expected a rootful socket: "
+        "unix:///run/podman/podman.sock (sudo systemctl enable --now podman.socket, or podman system service "
+        "as root) or Docker's unix:///var/run/docker.sock",
     )
 
 
@@ -415,9 +434,8 @@ def test_the_offline_plan_reads_the_stack_file_the_same_way(
 # (case id, policy config document, the whole line; {path} is the file)
 POLICY_CONFIG_CASES: list[tuple[str, Any, str]] = [
     ("unknown policy", {"ports-loopback": "advisory"},
-     "--policy-config {path}: 'ports-loopback' is not a policy of the pack; expected one of child-config-inheritance, "
-     "coder-env-known, coder-server-ready, command-hygiene, database-role-least-privilege, images-pinned, "
-     "no-secrets-in-plain-env, ports-loopback-only, postgres-data-protected, single-coder-server"),
+     "--policy-config {path}: 'ports-loopback' is not a policy of the pack; expected one of "
+     + ", ".join(sorted(policy.name for policy in policies.ALL_POLICIES))),
     ("unknown policy setting", {"ports-loopback-only": {"allowPublicBinds": True}},
      "--policy-config {path}: 'ports-loopback-only.allowPublicBinds' is not a setting of that policy; "
      "expected enforcementLevel or one of allowPublicBind"),
