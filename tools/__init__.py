@@ -18,6 +18,8 @@ MAKE_TARGETS = {
     "plan": "make plan STACK=<stack>",
     "preflight": "make preflight STACK=<stack>",
     "bench": "make bench",
+    "doctor": "make doctor STACK=<stack>",
+    "stack_init": "make stack-init STACK=<stack>",
 }
 """Tools with a ``make`` target of their own."""
 
