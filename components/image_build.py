@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from components.errors import ConfigError
+from components.input_error import InputError
 
 INHERITED_FIELDS: tuple[str, ...] = ("User", "Env", "Cmd", "Entrypoint", "WorkingDir")
 INHERITANCE_RULE = "config replaces, not merges: do not set config; extend PATH through ~/.env.local"
@@ -306,30 +306,30 @@ def validate_containerfile_context(context: Path | str, key: str, containerfile:
     """
     directory = Path(context)
     if not directory.is_dir():
-        raise ConfigError(key, f"build context {str(directory)!r} is not a directory", _EXPECTED_HEAD)
+        raise InputError(key, f"build context {str(directory)!r} is not a directory", _EXPECTED_HEAD)
     path = directory / containerfile
     if not path.is_file():
-        raise ConfigError(key, f"{str(path)!r} does not exist", _EXPECTED_HEAD)
+        raise InputError(key, f"{str(path)!r} does not exist", _EXPECTED_HEAD)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(
+        raise InputError(
             key, f"{str(path)!r} cannot be read as UTF-8 text ({error.__class__.__name__})", _EXPECTED_HEAD
         ) from None
     head = _instructions(text)[:2]
     if not head or not _ARG_BASE.match(head[0]):
         found = head[0] if head else "no instruction"
-        raise ConfigError(key, f"{str(path)!r} begins with {found!r}", _EXPECTED_HEAD + " (no default value)")
+        raise InputError(key, f"{str(path)!r} begins with {found!r}", _EXPECTED_HEAD + " (no default value)")
     if len(head) < 2 or not _FROM_BASE.match(head[1]):
         found = head[1] if len(head) > 1 else "nothing"
-        raise ConfigError(key, f"{str(path)!r} follows `ARG BASE_IMAGE` with {found!r}", _EXPECTED_HEAD)
+        raise InputError(key, f"{str(path)!r} follows `ARG BASE_IMAGE` with {found!r}", _EXPECTED_HEAD)
     return path
 
 
 def validate_flake_attr(attr: str, key: str) -> str:
     """A nix child's flake attribute (``nix build .#<attr>``)."""
     if not isinstance(attr, str) or not FLAKE_ATTR_PATTERN.match(attr):
-        raise ConfigError(
+        raise InputError(
             key,
             f"flake attribute {attr!r} is not a plain attribute name",
             "letters, digits, '_', '.', '-' (e.g. creative-lab)",
@@ -340,7 +340,7 @@ def validate_flake_attr(attr: str, key: str) -> str:
 def validate_flake_dir(directory: Path | str, key: str) -> Path:
     path = Path(directory)
     if not (path / "flake.nix").is_file():
-        raise ConfigError(key, f"{str(path)!r} has no flake.nix", "a directory containing a flake.nix")
+        raise InputError(key, f"{str(path)!r} has no flake.nix", "a directory containing a flake.nix")
     return path
 
 
@@ -350,21 +350,21 @@ def parse_extras(env_local: Sequence[str] | None, links: Mapping[str, str] | Non
     for index, line in enumerate(env_local or ()):
         key = f"{key_prefix}.envLocal[{index}]"
         if not isinstance(line, str):
-            raise ConfigError(key, f"is a {type(line).__name__}", "a string (one line of ~/.env.local)")
+            raise InputError(key, f"is a {type(line).__name__}", "a string (one line of ~/.env.local)")
         if "\n" in line or "\r" in line or "\x00" in line:
-            raise ConfigError(key, "spans several lines", "one line per list item")
+            raise InputError(key, "spans several lines", "one line per list item")
         lines.append(line)
     checked_links: dict[str, str] = {}
     for name, target in (links or {}).items():
         key = f"{key_prefix}.links.{name}"
         if not isinstance(name, str) or not LINK_NAME_PATTERN.match(name) or name in (".", ".."):
-            raise ConfigError(
+            raise InputError(
                 key,
                 f"link name {name!r} is not a plain file name",
                 "a file name in ~/.local/bin (letters, digits, '_', '.', '+', '-')",
             )
         if not isinstance(target, str) or not target.startswith("/") or _CONTROL_CHARACTERS.search(target):
-            raise ConfigError(
+            raise InputError(
                 key,
                 f"target {target!r} is not an absolute path",
                 "an absolute path inside the image, e.g. /opt/tool/bin/tool",

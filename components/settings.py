@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from components.errors import ConfigError
+from components.input_error import InputError
 from components import image_build
 from components.image_build import PinnedRef
 
@@ -778,7 +779,10 @@ def parse_settings(stack: str, values: Mapping[str, Any]) -> Settings:
             problem = f"is invalid ({problem[0].lower()}{problem[1:]})"
         key = f"{NAMESPACE}:{_camel_path(loc)}"
         raise ConfigError(key, problem, _describe(Settings, loc)) from None
-    settings.images.check_children()
+    try:
+        settings.images.check_children()
+    except InputError as error:  # image_build's checks are pulumi-free (the helpers share them)
+        raise ConfigError.of(error) from None
     settings.templates.check_variables()
     return settings
 
