@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shlex
-import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
+from components.context_digest import ContextEntry as ContextEntry
+from components.context_digest import EntryKind as EntryKind
+from components.context_digest import context_digest as context_digest
+from components.context_digest import context_entries as context_entries
 from components.input_error import InputError
 
 INHERITED_FIELDS: tuple[str, ...] = ("User", "Env", "Cmd", "Entrypoint", "WorkingDir")
@@ -57,83 +59,6 @@ class ImageExtras:
     @property
     def is_empty(self) -> bool:
         return not self.env_local and not self.links
-
-
-# ---------------------------------------------------------------------------------------------------
-# Build context: which files count, and their digest
-# ---------------------------------------------------------------------------------------------------
-
-EntryKind = Literal["dir", "file", "symlink"]
-
-
-@dataclass(frozen=True)
-class ContextEntry:
-    """One entry of a build context, by its POSIX path relative to the context root."""
-
-    relative_path: str
-    kind: EntryKind
-    executable: bool = False
-
-
-def _is_hidden(name: str) -> bool:
-    return name.startswith(".")
-
-
-def context_entries(directory: Path) -> list[ContextEntry]:
-    """Every non-hidden directory, regular file and symlink under ``directory``, sorted by path.
-
-    Hidden entries (``.git``, editor files, ``.dockerignore``) are skipped, and a hidden directory is
-    not entered. The builder copies exactly these entries, so what is hashed is what is built.
-    Symlinks are recorded as links (never followed), as a container build copies them.
-    """
-    root = Path(directory)
-    if not root.is_dir():
-        raise NotADirectoryError(f"{root}: not a directory")
-    entries: list[ContextEntry] = []
-    pending = [root]
-    while pending:
-        current = pending.pop()
-        with os.scandir(current) as scan:
-            for item in scan:
-                if _is_hidden(item.name):
-                    continue
-                relative = PurePosixPath(Path(item.path).relative_to(root)).as_posix()
-                if item.is_symlink():
-                    entries.append(ContextEntry(relative, "symlink"))
-                elif item.is_dir(follow_symlinks=False):
-                    entries.append(ContextEntry(relative, "dir"))
-                    pending.append(Path(item.path))
-                elif item.is_file(follow_symlinks=False):
-                    mode = item.stat(follow_symlinks=False).st_mode
-                    entries.append(ContextEntry(relative, "file", bool(mode & stat.S_IXUSR)))
-                else:
-                    raise ValueError(f"{item.path}: not a regular file, directory or symlink")
-    entries.sort(key=lambda entry: entry.relative_path)
-    return entries
-
-
-def context_digest(directory: Path | str) -> str:
-    """``sha256:<hex>`` over the sorted relative paths, kinds, executable bits and bytes of a context.
-
-    Each field is length-prefixed so that no two different contexts can produce the same byte stream.
-    """
-    root = Path(directory)
-    hasher = hashlib.sha256()
-
-    def put(data: bytes) -> None:
-        hasher.update(len(data).to_bytes(8, "big"))
-        hasher.update(data)
-
-    for entry in context_entries(root):
-        put(entry.relative_path.encode())
-        put(entry.kind.encode())
-        absolute = root / entry.relative_path
-        if entry.kind == "symlink":
-            put(os.readlink(absolute).encode())
-        elif entry.kind == "file":
-            put(b"x" if entry.executable else b"-")
-            put(absolute.read_bytes())
-    return "sha256:" + hasher.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------------
