@@ -21,10 +21,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
+if TYPE_CHECKING:
+    import httpx  # imported where a request is made: the program's evaluation never needs it
 
 SESSION_TOKEN_HEADER = "Coder-Session-Token"
 TAR_CONTENT_TYPE = "application/x-tar"
@@ -210,6 +211,8 @@ class CoderClient:
         self.startup_grace_seconds = startup_grace_seconds
         self.poll_interval_seconds = poll_interval_seconds
         self._secrets: set[str] = set()
+        import httpx
+
         self._http = httpx.Client(
             base_url=self.url,
             timeout=httpx.Timeout(request_timeout_seconds),
@@ -244,6 +247,8 @@ class CoderClient:
 
     def _health_problem(self) -> str | None:
         """One ``GET /healthz`` probe: None when it answers 200 ``OK``, else what it answered."""
+        import httpx
+
         try:
             response = self._http.get("/healthz")
         except httpx.HTTPError as exc:
@@ -596,6 +601,8 @@ class CoderClient:
         params: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send one request, retrying only while the server is starting, and check the status."""
+        import httpx
+
         deadline = time.monotonic() + self.startup_grace_seconds
         while True:
             try:
@@ -668,6 +675,8 @@ def _body(response: httpx.Response) -> Any:
 
 
 def _describe_transport_error(exc: httpx.HTTPError) -> str:
+    import httpx
+
     if isinstance(exc, httpx.ConnectError):
         return f"cannot connect ({exc})"
     if isinstance(exc, httpx.TimeoutException):
