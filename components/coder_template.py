@@ -17,8 +17,18 @@ Lifecycle (what the engine calls on :class:`TemplateProvider`):
   wait for the import job (its last log lines are in the error if it fails); create the
   template with that version, or promote the version on the existing one.
 - **update with only metadata**: ``PATCH /templates/{id}`` only, no new version.
+- **read** (``pulumi refresh``, ``up --refresh``): looks the template up and records what Coder
+  has now: gone (deleted in the UI) leaves ``template_id`` empty; an active version other than the
+  one this resource promoted shows in ``live_active_version_id``; metadata edited in the UI
+  replaces the recorded display name, description and icon. The next diff sees each of these as a
+  change and the update repairs it: the template is pushed again, the version promoted back, the
+  metadata set back. Read writes nothing.
 - **delete**: delete the template. Coder refuses while workspaces use it; the error gives the
   workspace count and the way out.
+
+Authentication: the operator token from the admin resource (``admin_token``, a secret input; a
+re-minted token makes an update that only records it); a password login only when that token no
+longer works, because every login creates a session key in Coder. Read never logs in.
 
 Replacement (a ``name`` change) is create-before-delete (``delete_before_replace=False``): the
 new template exists first, so workspaces can be rebuilt on it; the old one is deleted once its
@@ -29,7 +39,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 import pulumi
@@ -39,27 +48,33 @@ from components.coder_api import (
     CoderApiError,
     CoderClient,
     CoderError,
+    CoderUnavailableError,
     Template,
     TemplateVersion,
     VariableValue,
 )
 from components.coder_dynamic import (
+    authenticate,
     contains_unknown,
     inputs_changed,
     login_as_admin,
     plain,
     provider_outputs,
 )
+from components.dynamic_pickle import DynamicResource, ProjectProvider
+from components.project_root import project_path
 from components.template_archive import content_hash, ustar_archive
 from components.resource_options import child_options
 
 TYPE_TOKEN = "egoengine:coder:Template"
 
 DEFAULT_IMPORT_TIMEOUT_SECONDS = 600.0
+READ_GRACE_SECONDS = 10.0
+"""How long read waits for a Coder that does not answer before leaving the state as it is."""
 
 _CONTENT_INPUTS = ("content_hash", "variables", "secret_variables", "provisioner_tags")
 _METADATA_INPUTS = ("display_name", "description", "icon")
-_CONNECTION_INPUTS = ("url", "admin_email", "admin_password")
+_CONNECTION_INPUTS = ("url", "admin_email", "admin_password", "admin_token")
 _INPUT_KEYS = (
     *_CONNECTION_INPUTS,
     "name",
@@ -85,9 +100,12 @@ class CoderTemplateArgs(TypedDict):
     admin_email: pulumi.Input[str]
     admin_password: pulumi.Input[str]
     """Treated as a secret whether or not the caller marked it."""
+    admin_token: NotRequired[pulumi.Input[str]]
+    """The operator API token (secret); the password is used only when it no longer works."""
     name: pulumi.Input[str]
     directory: pulumi.Input[str]
-    """Template directory, relative to the project root (the provider process's working dir)."""
+    """Template directory, relative to the project root (resolved from there, not from the
+    provider process's working directory)."""
     content_hash: pulumi.Input[str]
     """``template_archive.content_hash(directory)``, computed by the caller at program time."""
     variables: NotRequired[pulumi.Input[Mapping[str, pulumi.Input[str]]]]
@@ -101,10 +119,10 @@ class CoderTemplateArgs(TypedDict):
     import_timeout_seconds: NotRequired[pulumi.Input[float]]
 
 
-class TemplateProvider(pulumi.dynamic.ResourceProvider):
+class TemplateProvider(ProjectProvider):
     """Dynamic provider for one template. Module-level and stateless apart from plain numbers:
-    dill pickles it into the state by reference to this module, and the provider process
-    (started by Pulumi in the project directory) imports it from there."""
+    pickled into the state by reference to this module and class (``components.dynamic_pickle``);
+    moving it needs an alias at this path."""
 
     def __init__(
         self,
@@ -172,10 +190,47 @@ class TemplateProvider(pulumi.dynamic.ResourceProvider):
             return pulumi.dynamic.DiffResult(
                 changes=True, replaces=["name"], delete_before_replace=False
             )
-        changed = inputs_changed(
+        changed = drifted(olds) or inputs_changed(
             olds, news, (*_CONTENT_INPUTS, *_METADATA_INPUTS, *_CONNECTION_INPUTS)
         )
         return pulumi.dynamic.DiffResult(changes=changed, replaces=[], delete_before_replace=False)
+
+    def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
+        """What Coder has now (see the module doc); never writes, never logs in: without a
+        working token (or with Coder down) the state stays as it is."""
+        props = plain(props)
+        token = str(props.get("admin_token") or "")
+        if not token:
+            return pulumi.dynamic.ReadResult(id_, props)
+        with CoderClient(
+            str(props["url"]),
+            session_token=token,
+            request_timeout_seconds=self.request_timeout_seconds,
+            startup_grace_seconds=READ_GRACE_SECONDS,
+            poll_interval_seconds=self.poll_interval_seconds,
+        ) as client:
+            try:
+                template_id = str(props.get("template_id") or id_)
+                template = client.get_template(template_id) if template_id else None
+                if template is None:
+                    organization_id = client.default_organization().id
+                    template = client.get_template_by_name(organization_id, str(props["name"]))
+            except CoderUnavailableError:
+                return pulumi.dynamic.ReadResult(id_, props)
+            except CoderApiError as exc:
+                if exc.status != 401:
+                    raise
+                return pulumi.dynamic.ReadResult(id_, props)
+        outs = dict(props)
+        if template is None:
+            outs.update(template_id="", live_active_version_id="")
+        else:
+            outs.update(
+                template_id=template.id,
+                live_active_version_id=template.active_version_id,
+                **{key: getattr(template, key) for key in _METADATA_INPUTS},
+            )
+        return pulumi.dynamic.ReadResult(id_, outs)
 
     def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
         props = plain(props)
@@ -196,7 +251,7 @@ class TemplateProvider(pulumi.dynamic.ResourceProvider):
         template_id = str(olds.get("template_id") or "")
         version_id = str(olds.get("active_version_id") or "")
         organization_id = str(olds.get("organization_id") or "")
-        if not content_changed and not metadata_changed:
+        if not content_changed and not metadata_changed and not drifted(olds):
             # Only connection settings changed: record them, touch nothing in Coder.
             return pulumi.dynamic.UpdateResult(
                 _outputs(news, template_id, version_id, organization_id)
@@ -206,10 +261,13 @@ class TemplateProvider(pulumi.dynamic.ResourceProvider):
             template = (client.get_template(template_id) if template_id else None) or (
                 client.get_template_by_name(organization_id, str(news["name"]))
             )
-            if template is None or content_changed:
+            if template is None or content_changed or not version_id:
                 # Gone from Coder (deleted by hand) or new content: push a version.
                 template, version_id = self._push(client, organization_id, news, template)
             else:
+                if template.active_version_id != version_id:
+                    # Another version was made active in the UI: promote ours back.
+                    client.promote_template_version(template.id, version_id)
                 _set_metadata(client, template, news)
         return pulumi.dynamic.UpdateResult(_outputs(news, template.id, version_id, organization_id))
 
@@ -242,13 +300,18 @@ class TemplateProvider(pulumi.dynamic.ResourceProvider):
             poll_interval_seconds=self.poll_interval_seconds,
         )
         try:
-            login_as_admin(
+            authenticate(
                 client,
-                email=str(props["admin_email"]),
-                password=str(props["admin_password"]),
-                refused=lambda exc: CoderTemplateError(
-                    f"template {props.get('name')!r}: cannot log in to Coder at {props['url']} "
-                    f"as {props['admin_email']}: {exc}"
+                token=str(props.get("admin_token") or ""),
+                login=lambda c: login_as_admin(
+                    c,
+                    email=str(props["admin_email"]),
+                    password=str(props["admin_password"]),
+                    refused=lambda exc: CoderTemplateError(
+                        f"template {props.get('name')!r}: cannot log in to Coder at "
+                        f"{props['url']} as {props['admin_email']} (no working operator token, "
+                        f"so with the admin password): {exc}"
+                    ),
                 ),
             )
         except BaseException:
@@ -290,7 +353,7 @@ class TemplateProvider(pulumi.dynamic.ResourceProvider):
         existing: Template | None,
     ) -> TemplateVersion:
         name = str(props["name"])
-        directory = Path(str(props["directory"]))
+        directory = project_path(str(props["directory"]))
         planned = str(props["content_hash"])
         current = content_hash(directory, config_key=f"template {name} directory")
         if current != planned:
@@ -336,6 +399,14 @@ def _workspace_count(client: CoderClient, name: str) -> int | str:
         return "an unknown number of"
 
 
+def drifted(olds: Mapping[str, Any]) -> bool:
+    """Whether the last read found the template gone, or another version active, in Coder."""
+    if "live_active_version_id" not in olds:
+        return False  # state written before read existed, or never refreshed
+    live = olds.get("live_active_version_id")
+    return not olds.get("template_id") or live != olds.get("active_version_id")
+
+
 def _outputs(
     props: Mapping[str, Any], template_id: str, version_id: str, organization_id: str
 ) -> dict[str, Any]:
@@ -344,11 +415,12 @@ def _outputs(
         _INPUT_KEYS,
         template_id=template_id,
         active_version_id=version_id,
+        live_active_version_id=version_id,
         organization_id=organization_id,
     )
 
 
-class _TemplateResource(pulumi.dynamic.Resource, module="coder", name="Template"):
+class _TemplateResource(DynamicResource, module="coder", name="Template"):
     template_id: pulumi.Output[str]
     active_version_id: pulumi.Output[str]
     organization_id: pulumi.Output[str]
@@ -360,7 +432,12 @@ class _TemplateResource(pulumi.dynamic.Resource, module="coder", name="Template"
         opts: pulumi.ResourceOptions,
         provider: TemplateProvider | None = None,
     ) -> None:
-        outputs = {"template_id": None, "active_version_id": None, "organization_id": None}
+        outputs = {
+            "template_id": None,
+            "active_version_id": None,
+            "live_active_version_id": None,
+            "organization_id": None,
+        }
         super().__init__(provider or TemplateProvider(), name, {**props, **outputs}, opts)
 
 
@@ -378,6 +455,7 @@ class CoderTemplate(pulumi.ComponentResource):
             "url": args["url"],
             "admin_email": args["admin_email"],
             "admin_password": pulumi.Output.secret(args["admin_password"]),
+            "admin_token": pulumi.Output.secret(args.get("admin_token", "")),
             "name": args["name"],
             "directory": args["directory"],
             "content_hash": args["content_hash"],
@@ -395,7 +473,7 @@ class CoderTemplate(pulumi.ComponentResource):
             f"{name}-template",
             props,
             # Forwards the caller's depends_on (the admin) to the dynamic resource.
-            child_options(self, opts, additional_secret_outputs=["admin_password", "secret_variables"]),
+            child_options(self, opts, additional_secret_outputs=["admin_password", "admin_token", "secret_variables"]),
         )
         self.template_id = template.template_id
         self.active_version_id = template.active_version_id

@@ -209,6 +209,8 @@ class EgoEngine(pulumi.ComponentResource):
                 "url": coder.internal_url,
                 "admin_email": settings.admin.email,
                 "admin_password": secret["admin_password"],
+                # The operator token: no password login (a new session) per template operation.
+                "admin_token": admin.token,
                 "name": template,
                 "directory": directory,
                 "content_hash": template_archive.content_hash(
