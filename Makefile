@@ -46,8 +46,9 @@ preview: venv
 plan: venv
 	$(VENV)/bin/python -m tools.plan $(STACK)
 
+## The benchmark: table, bench/results.json and bench/curves.png; QUICK=1 for a subset (< 30 s).
 bench: venv
-	$(VENV)/bin/python -m tools.bench
+	$(VENV)/bin/python -m tools.bench $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

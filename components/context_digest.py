@@ -274,16 +274,12 @@ def _context_digest(root: str, use_cache: bool) -> str:
     def save(digests: dict[str, str], manifest: str, digest: str, moved: set[str] | None = None) -> None:
         keep = [entry for entry in settled if not moved or entry.relative_path not in moved]
         fast = stats if len(keep) == len(files) else ""
-        write_json(
-            files_path,
-            {
-                "format": CACHE_FORMAT,
-                "root": root,
-                "files": {entry.relative_path: [*(entry.key or ()), digests[entry.relative_path]] for entry in keep},
-            },
-        )
-        head = {"format": CACHE_FORMAT, "root": root, "stats": fast, "manifest": manifest, "digest": digest}
-        write_json(head_path, {**head, "check": _check(root, fast, manifest, digest)})
+        kept = {entry.relative_path: [*(entry.key or ()), digests[entry.relative_path]] for entry in keep}
+        if kept != records:  # while files are inside the racy window, nothing new is learnt
+            write_json(files_path, {"format": CACHE_FORMAT, "root": root, "files": kept})
+        if (fast, manifest, digest) != (cached_stats, cached_manifest, cached_digest):
+            head = {"format": CACHE_FORMAT, "root": root, "stats": fast, "manifest": manifest, "digest": digest}
+            write_json(head_path, {**head, "check": _check(root, fast, manifest, digest)})
 
     if cached_manifest:
         # Read only the files whose key changed: if their bytes did not, neither did the digest.

@@ -1,4 +1,4 @@
-"""The offline plan (``python -m tools.plan``) and the benchmark (``python -m tools.bench``).
+"""The offline plan (``python -m tools.plan``); the benchmark's tests are in tests/unit/test_bench.py.
 
 The command-line contract is tested through real subprocesses (exit codes, stdout/stderr), and
 compared with an in-process run of the same stack on the same mocked engine, so the expectations
@@ -337,21 +337,3 @@ def test_any_1password_reference_is_answered_whatever_its_shape() -> None:
     run = plan_stubs.run_stack_offline("vermissian", overrides={config_key: merged})
     titles = {args["title"] for token, args in run.invokes if token.endswith("getItem")}
     assert {"Some Item", "Files"} <= titles
-
-
-# --- benchmark (shape only: no timing assertions) ------------------------------------------------
-
-
-def test_bench_reports_both_measurements_and_a_ratio() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "tools.bench", "--runs", "1", "--json"],
-        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
-    assert report["runs"] == 1 and report["stack"] == "vermissian"
-    assert set(report["results"]) == {"import-only", "import+plan"}
-    for result in report["results"].values():
-        assert len(result["samples"]) == 1
-        assert result["median_seconds"] > 0 and result["median_wall_seconds"] > 0
-    assert report["ratio"] > 0
