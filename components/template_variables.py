@@ -20,7 +20,22 @@ DOCKER_SOCKET = "docker_socket"
 OP_SERVICE_ACCOUNT_TOKEN = "op_service_account_token"
 """1Password service-account token handed to workspaces (sensitive; empty disables the Codex step)."""
 
-PLAIN_VARIABLES: tuple[str, ...] = (WORKSPACE_IMAGE, WORKSPACE_USER, DOCKER_SOCKET)
+WORKSPACE_NETWORK = "workspace_network"
+"""Engine network the workspace container joins: the stack network when Coder is bridged, so the
+agent reaches Coder there; empty (Coder on the host network) keeps the engine's default network."""
+
+CODER_AGENT_URL = "coder_agent_url"
+"""URL the agent downloads its binary from and connects to: the Coder container's alias and port on
+the stack network (``http://coder:7080``) when Coder is bridged; empty (host network) means the
+access URL, which the provisioner already gives the coder provider as ``CODER_AGENT_URL``."""
+
+PLAIN_VARIABLES: tuple[str, ...] = (
+    WORKSPACE_IMAGE,
+    WORKSPACE_USER,
+    DOCKER_SOCKET,
+    WORKSPACE_NETWORK,
+    CODER_AGENT_URL,
+)
 SECRET_VARIABLES: tuple[str, ...] = (OP_SERVICE_ACCOUNT_TOKEN,)
 PROGRAM_VARIABLES: tuple[str, ...] = PLAIN_VARIABLES + SECRET_VARIABLES
 
