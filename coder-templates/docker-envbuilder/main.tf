@@ -6,23 +6,25 @@
 
 terraform {
   required_version = ">= 1.5"
+  # Exact pins, known to work with the stack's Coder (v2.25.1): see the project README,
+  # "Provider pins and the lock file".
   required_providers {
     coder = {
       source  = "coder/coder"
-      version = "~> 2.12"
+      version = "2.9.0"
     }
     docker = {
       source  = "kreuzwerker/docker"
-      version = "~> 3.6"
+      version = "3.6.2"
     }
     envbuilder = {
       source  = "coder/envbuilder"
-      version = "~> 1.0"
+      version = "1.0.0"
     }
     # Reads the optional cache-registry docker config on the provisioner host.
     local = {
       source  = "hashicorp/local"
-      version = "~> 2.5"
+      version = "2.5.3"
     }
   }
 }

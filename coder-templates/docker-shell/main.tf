@@ -5,14 +5,16 @@
 
 terraform {
   required_version = ">= 1.5"
+  # Exact pins, known to work with the stack's Coder (v2.25.1): see the project README,
+  # "Provider pins and the lock file".
   required_providers {
     coder = {
       source  = "coder/coder"
-      version = "~> 2.12"
+      version = "2.9.0"
     }
     docker = {
       source  = "kreuzwerker/docker"
-      version = "~> 3.6"
+      version = "3.6.2"
     }
   }
 }

@@ -36,6 +36,7 @@ REQUIRED_PROVIDER_SOURCES: dict[str, dict[str, str]] = {
         "coder": "coder/coder",
         "docker": "kreuzwerker/docker",
         "envbuilder": "coder/envbuilder",
+        "local": "hashicorp/local",
     },
     "docker-shell": {"coder": "coder/coder", "docker": "kreuzwerker/docker"},
 }
@@ -225,16 +226,30 @@ def test_main_tf_parses_with_python_hcl2(template_name: str) -> None:
     assert template.resources("coder_agent"), f"{template_name}: no coder_agent parsed"
 
 
+# Terraform reads a bare version, or one after "=", as exactly that version.
+EXACT_VERSION = re.compile(r"^=?\s*\d+\.\d+\.\d+$")
+
+
 @templates
-def test_required_providers_are_declared_with_version_constraints(template_name: str) -> None:
+def test_required_providers_are_pinned_to_exact_versions(template_name: str) -> None:
     providers = load_template(template_name).required_providers
     for local_name, source in REQUIRED_PROVIDER_SOURCES[template_name].items():
         assert local_name in providers, f"{template_name}: required_providers lacks {local_name}"
         assert providers[local_name].get("source") == source
     for local_name, spec in providers.items():
-        assert str(spec.get("version", "")).strip(), (
-            f"{template_name}: provider {local_name} has no version constraint"
+        version = str(spec.get("version", "")).strip()
+        assert EXACT_VERSION.match(version), (
+            f"{template_name}: provider {local_name} is not pinned exactly ({version!r}); "
+            "use a version such as 2.9.0, not ~>, >= or a range"
         )
+
+
+def test_a_provider_is_pinned_to_the_same_version_in_every_template() -> None:
+    versions: dict[str, set[str]] = {}
+    for name in TEMPLATE_NAMES:
+        for spec in load_template(name).required_providers.values():
+            versions.setdefault(spec["source"], set()).add(str(spec["version"]).lstrip("= "))
+    assert {source: found for source, found in versions.items() if len(found) > 1} == {}
 
 
 @templates
