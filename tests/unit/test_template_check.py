@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from components import settings as cfg
+from components.settings import values
 from components.errors import ConfigError
 from components.template_archive import TEMPLATE_ARCHIVE_LIMIT
 from tests.unit.test_bad_input import CODER, IMAGES, assert_clean
@@ -26,7 +27,7 @@ SHELL = f"{KEY} (coder-templates/docker-shell)"
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "project"
     shutil.copytree(cfg.PROJECT_ROOT / "coder-templates", root / "coder-templates")
-    monkeypatch.setattr(cfg, "PROJECT_ROOT", root)
+    monkeypatch.setattr(values, "PROJECT_ROOT", root)
     monkeypatch.setenv("EGOENGINE_CACHE_DIR", str(tmp_path / "cache"))
     return root
 
