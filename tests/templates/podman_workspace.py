@@ -29,13 +29,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.images.conftest import remove_service_dir, run_checked, start_service
+from tests.images.conftest import (
+    HOME,
+    LOGIN_PROFILE,
+    USER_ID,
+    USER_NAME,
+    home_owned_by_user,
+    podman_service_argv,
+    remove_service_dir,
+    run_checked,
+    start_service,
+)
 
-USER_NAME = "joshsymonds"
-USER_ID = 1000
-HOME = f"/home/{USER_NAME}"
 APPLETS = ("sh", "cat", "echo", "mkdir", "ls", "id", "sleep", "test", "stat", "wget", "httpd", "ln", "readlink")
-LOGIN_PROFILE = '[ -f "$HOME/.env.local" ] && . "$HOME/.env.local"\n'
 
 
 @dataclass(frozen=True)
@@ -106,18 +112,9 @@ class NamespacedEngine:
             path.write_text(content)
             path.chmod(0o755)
 
-        def owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
-            member = info.name.removeprefix("./")
-            mine = member == HOME.lstrip("/") or member.startswith(HOME.lstrip("/") + "/")
-            info.uid = info.gid = USER_ID if mine else 0
-            info.uname = info.gname = USER_NAME if mine else "root"
-            if member == "tmp":
-                info.mode = 0o1777
-            return info
-
         archive = build / "rootfs.tar"
         with tarfile.open(archive, "w") as tar:
-            tar.add(rootfs, arcname=".", filter=owned)
+            tar.add(rootfs, arcname=".", filter=home_owned_by_user)
         run_checked(
             [
                 "podman",
@@ -161,23 +158,7 @@ def namespaced_engine(request: pytest.FixtureRequest) -> NamespacedEngine:
     )
     socket_path = directory / "podman.sock"
     env = {**os.environ, "CONTAINERS_CONF": str(containers_conf)}
-    argv = [
-        "nsenter",
-        f"--net=/run/netns/{netns}",
-        "podman",
-        "--root",
-        str(directory / "storage"),
-        "--runroot",
-        str(directory / "runroot"),
-        "--tmpdir",
-        str(directory / "tmp"),
-        "--storage-driver",
-        "overlay",
-        "system",
-        "service",
-        "--time=0",
-        f"unix://{socket_path}",
-    ]
+    argv = ["nsenter", f"--net=/run/netns/{netns}", *podman_service_argv(directory, socket_path)]
 
     def ready() -> bool:
         if not socket_path.exists():

@@ -7,6 +7,7 @@ use the Coder container's alias there. On the host network they keep the access 
 from __future__ import annotations
 
 from tests.unit.conftest import run_stack
+from tests.unit.test_bad_input import CODER
 from tools.mock_engine import EngineRun, unwrap
 
 CONTAINER = "docker:index/container:Container"
@@ -34,14 +35,7 @@ def test_dev_workspaces_join_the_stack_network_and_reach_coder_by_its_alias(dev_
 def test_the_agent_url_follows_the_configured_port() -> None:
     run = run_stack(
         "dev",
-        overrides={
-            "egoengine:coder": {
-                "version": "v2.25.1",
-                "digest": "sha256:" + "e" * 64,
-                "accessUrl": "http://127.0.0.1:7443",
-                "port": 7443,
-            }
-        },
+        overrides={"egoengine:coder": {**CODER, "accessUrl": "http://127.0.0.1:7443", "port": 7443}},
     )
     for values in template_variables(run).values():
         assert values["coder_agent_url"] == "http://coder:7443"
