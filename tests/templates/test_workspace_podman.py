@@ -16,7 +16,7 @@ import pytest
 
 from components import template_variables
 from tests.templates.podman_workspace import HOME, USER_ID, NamespacedEngine
-from tests.templates.test_coder_templates import TEMPLATE_NAMES, Template, load_template
+from tests.templates.test_coder_templates import TEMPLATE_NAMES, Template, expression, load_template
 from tests.unit.conftest import run_stack
 from tools.mock_engine import unwrap
 
@@ -51,15 +51,11 @@ def workspace_mounts(template_name: str) -> list[tuple[str, str]]:
     template = load_template(template_name)
     _, container = template.only_resource("docker_container")
     values = {"var.workspace_user": "joshsymonds", "data.coder_workspace.me.id": WORKSPACE_ID}
-    return [
-        (resolve(template, f"${{{_expr(m['volume_name'])}}}", values), resolve(template, f"${{{_expr(m['container_path'])}}}", values))
-        for m in container["volumes"]
-    ]
 
+    def resolved(value: Any) -> str:
+        return resolve(template, "${" + expression(value) + "}", values)
 
-def _expr(value: Any) -> str:
-    text = str(value)
-    return text[2:-1] if text.startswith("${") and text.endswith("}") else text
+    return [(resolved(mount["volume_name"]), resolved(mount["container_path"])) for mount in container["volumes"]]
 
 
 # --- Point: a workspace reaches Coder on the stack network ---------------------------------------
