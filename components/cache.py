@@ -5,8 +5,9 @@ A cache here is only ever a shortcut: a missing, corrupt, unreadable or unwritab
 temporary file and renamed into place, so a reader never sees half a file and two writers at once
 leave one whole version.
 
-Location: ``$EGOENGINE_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/egoengine``, else
-``~/.cache/egoengine``. Only the standard library: the helpers import this without pulumi.
+Location: ``$EGOENGINE_CACHE_DIR`` if set, else ``.pulumi-state/cache/`` in the project (ignored by
+git with the rest of ``.pulumi-state/``), one subdirectory per cache. Only the standard library:
+the helpers import this without pulumi.
 """
 
 from __future__ import annotations
@@ -18,16 +19,13 @@ from pathlib import Path
 from typing import Any
 
 CACHE_DIR_VARIABLE = "EGOENGINE_CACHE_DIR"
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def cache_dir() -> Path:
     """The directory every egoengine cache lives under (not created here)."""
     explicit = os.environ.get(CACHE_DIR_VARIABLE)
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "egoengine"
+    return Path(explicit) if explicit else _PROJECT_ROOT / ".pulumi-state" / "cache"
 
 
 def read_json(path: Path) -> Any:

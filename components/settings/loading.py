@@ -64,7 +64,7 @@ def parse_settings(stack: str, values: Mapping[str, Any]) -> Settings:
         settings.images.check_children()
     except InputError as error:  # image_build's checks are pulumi-free (the helpers share them)
         raise ConfigError.of(error) from None
-    settings.templates.check_variables()
+    settings.templates.check_templates()
     return settings
 
 
