@@ -71,24 +71,29 @@ def _file_key(status: os.stat_result) -> tuple[int, int, int, int]:
 
 class _Scan(NamedTuple):
     entries: list[_Scanned]
-    """Sorted by relative path."""
+    """Sorted by relative path (empty when not collected)."""
     stats: str
-    """sha256 over every entry's path, kind, link target, executable flag and file key, in the
-    order the directories listed them (an unchanged directory lists the same order; a different
-    order only misses the fast path)."""
+    """sha256 over every entry's path, kind, link target, mode and file key, in the order the
+    directories listed them (an unchanged directory lists the same order; a different order only
+    misses the fast path)."""
     latest_change_ns: int
     """The latest mtime or ctime of any file."""
 
 
-def _scan(directory: Path | str) -> _Scan:
+_DIR, _SYMLINK = 1 << 62, 1 << 61  # in the place of a file's mode: no mode has these bits
+
+
+def _scan(directory: Path | str, *, collect: bool = True) -> _Scan:
+    """Walk ``directory``: its fast-path value always, its entries if ``collect`` (the fast path
+    needs only the former, so it skips building and sorting them)."""
     root = os.fspath(directory)
     if not os.path.isdir(root):
         raise NotADirectoryError(f"{root}: not a directory")
     found: list[_Scanned] = []
     names: list[str] = []
-    sizes_and_inodes = array("Q")  # kind code, size, inode per entry
+    numbers = array("Q")  # mode (or _DIR/_SYMLINK), size, inode per entry
     times = array("q")  # mtime_ns, ctime_ns per file (before 1970: negative)
-    latest = 0
+    add_numbers, add_times = numbers.extend, times.extend
     pending = [("", root)]
     while pending:
         prefix, current = pending.pop()
@@ -98,34 +103,34 @@ def _scan(directory: Path | str) -> _Scan:
                 if name[0] == ".":
                     continue
                 relative = prefix + name
+                names.append(relative)
                 if item.is_file(follow_symlinks=False):
                     status = item.stat(follow_symlinks=False)
-                    mtime, ctime = status.st_mtime_ns, status.st_ctime_ns
-                    key = (status.st_size, mtime, status.st_ino, ctime)
-                    executable = bool(status.st_mode & stat.S_IXUSR)
-                    changed = mtime if mtime > ctime else ctime
-                    latest = changed if changed > latest else latest
-                    found.append(_Scanned(relative, "file", executable, "", key, changed))
-                    names.append(relative)
-                    sizes_and_inodes.extend((2 if executable else 1, status.st_size, status.st_ino))
-                    times.extend((mtime, ctime))
+                    add_numbers((status.st_mode, status.st_size, status.st_ino))
+                    add_times((status.st_mtime_ns, status.st_ctime_ns))
+                    if collect:
+                        mtime, ctime = status.st_mtime_ns, status.st_ctime_ns
+                        key = (status.st_size, mtime, status.st_ino, ctime)
+                        executable = bool(status.st_mode & stat.S_IXUSR)
+                        found.append(_Scanned(relative, "file", executable, "", key, max(mtime, ctime)))
                 elif item.is_symlink():
                     target = os.readlink(item.path)
-                    found.append(_Scanned(relative, "symlink", False, target, None, 0))
-                    names += (relative, target)
-                    sizes_and_inodes.extend((3, 0, 0))
+                    names.append(target)
+                    add_numbers((_SYMLINK, 0, 0))
+                    if collect:
+                        found.append(_Scanned(relative, "symlink", False, target, None, 0))
                 elif item.is_dir(follow_symlinks=False):
-                    found.append(_Scanned(relative, "dir", False, "", None, 0))
-                    names.append(relative)
-                    sizes_and_inodes.extend((4, 0, 0))
+                    add_numbers((_DIR, 0, 0))
                     pending.append((relative + "/", item.path))
+                    if collect:
+                        found.append(_Scanned(relative, "dir", False, "", None, 0))
                 else:
                     raise ValueError(f"{item.path}: not a regular file, directory or symlink")
     found.sort()  # by relative path: paths are unique, so later fields never decide
     stats = hashlib.sha256("\0".join(names).encode(errors="surrogateescape") + b"\0\0")
-    stats.update(sizes_and_inodes.tobytes())
+    stats.update(numbers.tobytes())
     stats.update(times.tobytes())
-    return _Scan(found, stats.hexdigest(), latest)
+    return _Scan(found, stats.hexdigest(), max(times, default=0))
 
 
 def context_entries(directory: Path | str) -> list[ContextEntry]:
@@ -250,17 +255,19 @@ def context_digest(directory: Path | str, *, use_cache: bool = True) -> str:
 
 
 def _context_digest(root: str, use_cache: bool) -> str:
-    scan = _scan(root)
-    scanned = scan.entries
     if not use_cache:
-        return _stream(root, scanned, {})[0]
+        return _stream(root, _scan(root).entries, {})[0]
     racy_after = time.time_ns() - RACY_SECONDS * 1_000_000_000
     head_path, files_path = cache_files(root)
     cached_stats, cached_manifest, cached_digest = _read_head(head_path, root)
-    # Fast path: every file has the key it had when the digest was cached, none changed lately.
+    if cached_stats:
+        # Fast path: every file has the key it had when the digest was cached, none changed lately.
+        quick = _scan(root, collect=False)
+        if quick.latest_change_ns <= racy_after and quick.stats == cached_stats:
+            return cached_digest
+    scan = _scan(root)
+    scanned = scan.entries
     stats = scan.stats if scan.latest_change_ns <= racy_after else ""
-    if stats and stats == cached_stats:
-        return cached_digest
     files = [entry for entry in scanned if entry.key is not None]
     settled = [entry for entry in files if entry.changed_ns <= racy_after]
 
