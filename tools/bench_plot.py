@@ -14,6 +14,13 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend is chosen first)
 MIB = 1 << 20
 
 
+def _rss_axis(axes: Any, xs: list[float], rss: list[float], label: str) -> None:
+    twin = axes.twinx()
+    twin.plot(xs, rss, "s:", color="tab:gray")
+    twin.set_ylim(0, max([*rss, 160.0]) * 1.1)
+    twin.set_ylabel(label, color="tab:gray")
+
+
 def _scaling(axes: Any, report: dict[str, Any], case: str, label: str) -> None:
     rows = [row for row in report["scaling"] if row["case"] == case]
     counts = [row["n"] for row in rows]
@@ -23,13 +30,11 @@ def _scaling(axes: Any, report: dict[str, Any], case: str, label: str) -> None:
         line = [fitted["intercept_seconds"] + fitted["slope_seconds"] * n for n in counts]
         axes.plot(counts, line, "--", label=f"fit: {fitted['slope_seconds'] * 1000:.2f} ms per {label}")
     axes.set_xscale("log")
-    axes.set_xlabel(f"{label}s")
+    axes.set_xlabel(case)
     axes.set_ylabel("evaluation (s)")
-    axes.set_title(f"{label}s in one evaluation")
-    axes.legend(fontsize=8)
-    rss = axes.twinx()
-    rss.plot(counts, [row["peak_rss_mib"] for row in rows], "s:", color="tab:gray")
-    rss.set_ylabel("peak RSS (MiB)", color="tab:gray")
+    axes.set_title(f"{case} in one evaluation (dotted: peak RSS)")
+    axes.legend(fontsize=8, loc="upper left")
+    _rss_axis(axes, counts, [row["peak_rss_mib"] for row in rows], "peak RSS (MiB)")
 
 
 def _contexts(axes: Any, report: dict[str, Any]) -> None:
@@ -39,12 +44,10 @@ def _contexts(axes: Any, report: dict[str, Any]) -> None:
     axes.set_xscale("log")
     axes.set_xlabel("child context (MiB)")
     axes.set_ylabel("evaluation (s)")
-    axes.set_title("one child, context size")
-    axes.legend(fontsize=8)
+    axes.set_title("one child, its context's size (dotted: peak RSS, cold)")
+    axes.legend(fontsize=8, loc="upper left")
     rows = [row for row in report["scaling"] if row["case"] == "context cold"]
-    rss = axes.twinx()
-    rss.plot([row["n"] / MIB for row in rows], [row["peak_rss_mib"] for row in rows], "^:", color="tab:gray")
-    rss.set_ylabel("peak RSS, cold (MiB)", color="tab:gray")
+    _rss_axis(axes, [row["n"] / MIB for row in rows], [row["peak_rss_mib"] for row in rows], "peak RSS (MiB)")
 
 
 def _bars(axes: Any, report: dict[str, Any]) -> None:
@@ -66,7 +69,7 @@ def _bars(axes: Any, report: dict[str, Any]) -> None:
 
 
 def draw(report: dict[str, Any], path: Path) -> None:
-    figure, grid = plt.subplots(2, 2, figsize=(11, 7.5), dpi=72)
+    figure, grid = plt.subplots(2, 2, figsize=(11, 7.5), dpi=64)
     _scaling(grid[0][0], report, "templates", "template")
     _scaling(grid[0][1], report, "children", "child")
     _contexts(grid[1][0], report)
