@@ -75,6 +75,6 @@ def draw(report: dict[str, Any], path: Path) -> None:
     _contexts(grid[1][0], report)
     _bars(grid[1][1], report)
     figure.suptitle(f"egoengine benchmark, stack {report['stack']} ({report['cpus']} shared CPUs)")
-    figure.tight_layout()
+    figure.subplots_adjust(left=0.07, right=0.93, bottom=0.08, top=0.9, wspace=0.62, hspace=0.4)
     figure.savefig(path)
     plt.close(figure)
