@@ -110,6 +110,7 @@ def measure_ratio(runner: Runner, stack: str, runs: int) -> dict[str, Any]:
         "import": _row("import SDKs", 0, "", [p[0] for p in pairs], "total_seconds"),
         "plan": _row("import + evaluate", 0, "", [p[1] for p in pairs], "total_seconds"),
         "ratio": statistics.median(p[1]["total_seconds"] / p[0]["total_seconds"] for p in pairs),
+        "cpu_ratio": statistics.median(p[1]["cpu_seconds"] / p[0]["cpu_seconds"] for p in pairs),
     }
 
 

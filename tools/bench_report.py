@@ -65,7 +65,9 @@ def render(report: dict[str, Any]) -> str:
         (case["case"], "", f"{case['seconds']:.3f} s", "", f"{case['peak_rss_mib']:.0f} MiB")
         for case in (ratio["import"], ratio["plan"])
     ]
-    rows.append((f"ratio ({ratio['runs']} pairs, median of pairs)", "", f"{ratio['ratio']:.2f}x", "", ""))
+    rows.append((f"ratio ({ratio['runs']} pairs, median of pairs)", "", f"{ratio['ratio']:.2f}x", "wall time", ""))
+    if "cpu_ratio" in ratio:
+        rows.append(("ratio of CPU time (same pairs)", "", f"{ratio['cpu_ratio']:.2f}x", "process time", ""))
     for row in report["scaling"]:
         per = ""
         if row["unit"] == "" and row["n"]:
