@@ -14,10 +14,11 @@ Lifecycle (what the engine calls on :class:`AdminProvider`):
   are not pushed later — change them in Coder first, then in the stack config.
 - **read** (``pulumi refresh``, ``up --refresh``): checks the recorded token with one
   authenticated read, no login. A token that was deleted, has expired, expires within
-  :data:`REMINT_BEFORE_EXPIRY`, or was revoked by a password change (Coder deletes a user's API
-  keys when its password changes) is recorded as empty; the next diff sees that and the update
-  logs in and mints a new one, so the token output is never stale. If that login is refused
-  (the first user's password was changed in Coder), ``up`` fails with one line saying so.
+  :data:`components.coder_token.REMINT_BEFORE_EXPIRY`, or was revoked by a password change
+  (Coder deletes a user's API keys when its password changes) is recorded as empty; the next
+  diff sees that and the update logs in and mints a new one, so the token output is never
+  stale. If that login is refused (the first user's password was changed in Coder), ``up``
+  fails with one line saying so.
 - **delete**: deletes the token (already gone is fine) and leaves the user, who owns templates
   and workspaces.
 
@@ -29,7 +30,6 @@ token instead, so an unchanged redeploy creates no session.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NotRequired, TypedDict
 
 import pulumi
@@ -43,6 +43,7 @@ from components.coder_dynamic import (
     plain,
     provider_outputs,
 )
+from components.coder_token import CoderAdminError, mint_token, token_usable
 from components.dynamic_pickle import DynamicResource, ProjectProvider
 from components.resource_options import child_options
 
@@ -61,14 +62,8 @@ _COMPARED_INPUTS = (
 _TOKEN_INPUTS = ("token_name", "token_lifetime_hours")
 _INPUT_KEYS = (*_COMPARED_INPUTS, "health_timeout_seconds")
 
-REMINT_BEFORE_EXPIRY: Final = timedelta(hours=24)
-"""A token that expires sooner than this is minted again at the next refresh and up."""
 READ_GRACE_SECONDS: Final = 10.0
 """How long read waits for a Coder that does not answer before leaving the state as it is."""
-
-
-class CoderAdminError(CoderError):
-    """The admin could not be created, adopted or given a token."""
 
 
 class CoderAdminArgs(TypedDict):
@@ -144,7 +139,7 @@ class AdminProvider(ProjectProvider):
         with self._client(props) as client:
             client.wait_until_healthy(float(props["health_timeout_seconds"]))
             user_id, organization_id = _create_or_adopt(client, props)
-            token, token_id = _mint_token(client, props)
+            token, token_id = mint_token(client, props)
         return pulumi.dynamic.CreateResult(
             user_id, _outputs(props, user_id, organization_id, token, token_id)
         )
@@ -161,10 +156,10 @@ class AdminProvider(ProjectProvider):
             needs_token = (
                 inputs_changed(olds, news, _TOKEN_INPUTS)
                 or not old_token
-                or not self._token_still_works(news["url"], old_token)
+                or not self._token_usable({**olds, "url": news["url"]}, old_token)
             )
             if needs_token:
-                token, token_id = _mint_token(client, news)
+                token, token_id = mint_token(client, news)
                 if old_token_id and old_token_id != token_id:
                     client.delete_api_key(old_token_id)  # already gone is fine
             else:
@@ -203,32 +198,9 @@ class AdminProvider(ProjectProvider):
             startup_grace_seconds=READ_GRACE_SECONDS,
             poll_interval_seconds=self.poll_interval_seconds,
         ) as client:
-            try:
-                listed = client.get_token(str(props["token_name"]))
-            except CoderApiError as exc:
-                if exc.status == 401:
-                    return False
-                raise
-        if listed is None or listed.id != props.get("token_id"):
-            return False
-        expires = _parse_time(listed.expires_at)
-        return expires is None or expires - datetime.now(UTC) > REMINT_BEFORE_EXPIRY
-
-    def _token_still_works(self, url: str, token: str) -> bool:
-        """A read-only check: does the recorded token still authenticate (not expired/deleted)?"""
-        with CoderClient(
-            url,
-            session_token=token,
-            request_timeout_seconds=self.request_timeout_seconds,
-            startup_grace_seconds=0,
-        ) as client:
-            try:
-                client.me()
-            except CoderApiError as exc:
-                if exc.status == 401:
-                    return False
-                raise
-        return True
+            return token_usable(
+                client, token_name=str(props["token_name"]), token_id=str(props.get("token_id") or "")
+            )
 
 
 def _outputs(
@@ -242,21 +214,6 @@ def _outputs(
         token=token,
         token_id=token_id,
     )
-
-
-def _parse_time(text: str) -> datetime | None:
-    """Coder's RFC 3339 timestamps (``2026-12-08T09:00:00.123456789Z``: nanoseconds, ``Z``)."""
-    if not text:
-        return None
-    head, _, tail = text.replace("Z", "+00:00").partition(".")
-    if tail:  # keep at most microseconds, which is what fromisoformat reads
-        digits = "".join(c for c in tail if c.isdigit())
-        head += "." + digits[:6] + tail[len(digits):]
-    try:
-        parsed = datetime.fromisoformat(head)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _refused_on_adopt(props: Mapping[str, Any], exc: CoderApiError) -> CoderError:
@@ -330,41 +287,6 @@ def _create_or_adopt(
         )
     organization_id = created.organization_id if created else client.default_organization().id
     return me.id, organization_id
-
-
-def _mint_token(client: CoderClient, props: Mapping[str, Any]) -> tuple[str, str]:
-    """Mint the operator token; a same-named token is deleted and minted again. Returns
-    (token, token id)."""
-    name = str(props["token_name"])
-    hours = float(props["token_lifetime_hours"])
-    try:
-        token = _create_token(client, name, hours)
-    except CoderApiError as exc:
-        if exc.status != 409:
-            raise
-        existing = client.get_token(name)
-        if existing is not None:
-            client.delete_api_key(existing.id)
-        token = _create_token(client, name, hours)
-    minted = client.get_token(name)
-    if minted is None:
-        raise CoderAdminError(f"Coder minted the token {name!r} but does not list it")
-    return token, minted.id
-
-
-def _create_token(client: CoderClient, name: str, hours: float) -> str:
-    try:
-        return client.create_token(token_name=name, lifetime=timedelta(hours=hours))
-    except CoderApiError as exc:
-        refused_lifetime = exc.status == 400 and "lifetime" in f"{exc.message} {exc.detail}".lower()
-        if refused_lifetime:
-            raise CoderAdminError(
-                f"Coder refused an operator token lifetime of {hours:g} hours: {exc}. Owner "
-                "tokens are capped by CODER_MAX_ADMIN_TOKEN_LIFETIME (168h by default): raise "
-                f"CODER_MAX_ADMIN_TOKEN_LIFETIME on the server (e.g. to {hours:g}h), or lower "
-                "the admin token lifetime in the stack config"
-            ) from None
-        raise
 
 
 class _AdminResource(DynamicResource, module="coder", name="Admin"):

@@ -49,9 +49,6 @@ from components.coder_api import (
     CoderClient,
     CoderError,
     CoderUnavailableError,
-    Template,
-    TemplateVersion,
-    VariableValue,
 )
 from components.coder_dynamic import (
     authenticate,
@@ -62,25 +59,28 @@ from components.coder_dynamic import (
     provider_outputs,
 )
 from components.dynamic_pickle import DynamicResource, ProjectProvider
-from components.project_root import project_path
-from components.template_archive import content_hash, ustar_archive
+from components.template_push import (
+    DEFAULT_IMPORT_TIMEOUT_SECONDS,
+    METADATA_INPUTS,
+    CoderTemplateError,
+    push,
+    set_metadata,
+)
 from components.resource_options import child_options
 
 TYPE_TOKEN = "egoengine:coder:Template"
 
-DEFAULT_IMPORT_TIMEOUT_SECONDS = 600.0
 READ_GRACE_SECONDS = 10.0
 """How long read waits for a Coder that does not answer before leaving the state as it is."""
 
 _CONTENT_INPUTS = ("content_hash", "variables", "secret_variables", "provisioner_tags")
-_METADATA_INPUTS = ("display_name", "description", "icon")
 _CONNECTION_INPUTS = ("url", "admin_email", "admin_password", "admin_token")
 _INPUT_KEYS = (
     *_CONNECTION_INPUTS,
     "name",
     "directory",
     *_CONTENT_INPUTS,
-    *_METADATA_INPUTS,
+    *METADATA_INPUTS,
     "import_timeout_seconds",
 )
 
@@ -88,10 +88,6 @@ _INPUT_KEYS = (
 _TEMPLATE_NAME = re.compile(r"^[a-zA-Z0-9]+(?:-[a-zA-Z0-9]+)*$")
 _CONTENT_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 _DESCRIPTION_LIMIT = 128
-
-
-class CoderTemplateError(CoderError):
-    """A template could not be pushed, promoted or deleted."""
 
 
 class CoderTemplateArgs(TypedDict):
@@ -191,7 +187,7 @@ class TemplateProvider(ProjectProvider):
                 changes=True, replaces=["name"], delete_before_replace=False
             )
         changed = drifted(olds) or inputs_changed(
-            olds, news, (*_CONTENT_INPUTS, *_METADATA_INPUTS, *_CONNECTION_INPUTS)
+            olds, news, (*_CONTENT_INPUTS, *METADATA_INPUTS, *_CONNECTION_INPUTS)
         )
         return pulumi.dynamic.DiffResult(changes=changed, replaces=[], delete_before_replace=False)
 
@@ -228,7 +224,7 @@ class TemplateProvider(ProjectProvider):
             outs.update(
                 template_id=template.id,
                 live_active_version_id=template.active_version_id,
-                **{key: getattr(template, key) for key in _METADATA_INPUTS},
+                **{key: getattr(template, key) for key in METADATA_INPUTS},
             )
         return pulumi.dynamic.ReadResult(id_, outs)
 
@@ -237,7 +233,7 @@ class TemplateProvider(ProjectProvider):
         with self._client(props) as client:
             organization_id = client.default_organization().id
             existing = client.get_template_by_name(organization_id, str(props["name"]))
-            template, version_id = self._push(client, organization_id, props, existing)
+            template, version_id = push(client, organization_id, props, existing)
         return pulumi.dynamic.CreateResult(
             template.id, _outputs(props, template.id, version_id, organization_id)
         )
@@ -247,7 +243,7 @@ class TemplateProvider(ProjectProvider):
     ) -> pulumi.dynamic.UpdateResult:
         olds, news = plain(olds), plain(news)
         content_changed = inputs_changed(olds, news, _CONTENT_INPUTS)
-        metadata_changed = inputs_changed(olds, news, _METADATA_INPUTS)
+        metadata_changed = inputs_changed(olds, news, METADATA_INPUTS)
         template_id = str(olds.get("template_id") or "")
         version_id = str(olds.get("active_version_id") or "")
         organization_id = str(olds.get("organization_id") or "")
@@ -263,12 +259,12 @@ class TemplateProvider(ProjectProvider):
             )
             if template is None or content_changed or not version_id:
                 # Gone from Coder (deleted by hand) or new content: push a version.
-                template, version_id = self._push(client, organization_id, news, template)
+                template, version_id = push(client, organization_id, news, template)
             else:
                 if template.active_version_id != version_id:
                     # Another version was made active in the UI: promote ours back.
                     client.promote_template_version(template.id, version_id)
-                _set_metadata(client, template, news)
+                set_metadata(client, template, news)
         return pulumi.dynamic.UpdateResult(_outputs(news, template.id, version_id, organization_id))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
@@ -318,78 +314,6 @@ class TemplateProvider(ProjectProvider):
             client.close()
             raise
         return client
-
-    def _push(
-        self,
-        client: CoderClient,
-        organization_id: str,
-        props: Mapping[str, Any],
-        existing: Template | None,
-    ) -> tuple[Template, str]:
-        """Upload the directory as a new version, wait for its import, then create the template
-        with it or promote it on ``existing``. Returns (template, active version id)."""
-        name = str(props["name"])
-        version = self._new_version(client, organization_id, props, existing)
-        if existing is None:
-            template = client.create_template(
-                organization_id,
-                name=name,
-                version_id=version.id,
-                display_name=str(props.get("display_name") or ""),
-                description=str(props.get("description") or ""),
-                icon=str(props.get("icon") or ""),
-            )
-        else:
-            client.promote_template_version(existing.id, version.id)
-            template = existing
-            _set_metadata(client, existing, props)
-        return template, version.id
-
-    def _new_version(
-        self,
-        client: CoderClient,
-        organization_id: str,
-        props: Mapping[str, Any],
-        existing: Template | None,
-    ) -> TemplateVersion:
-        name = str(props["name"])
-        directory = project_path(str(props["directory"]))
-        planned = str(props["content_hash"])
-        current = content_hash(directory, config_key=f"template {name} directory")
-        if current != planned:
-            raise CoderTemplateError(
-                f"template {name!r}: the directory {directory} changed since preview (planned "
-                f"{planned}, now {current}); run `pulumi up` again so the plan matches the files"
-            )
-        archive = ustar_archive(directory, config_key=f"template {name} directory")
-        file_id = client.upload_file(archive)
-        plain_values = dict(props.get("variables") or {})
-        secret_values = dict(props.get("secret_variables") or {})
-        variables = [
-            VariableValue(str(name), str(value), sensitive=name in secret_values)
-            for name, value in sorted({**plain_values, **secret_values}.items())
-        ]
-        version = client.create_template_version(
-            organization_id,
-            file_id=file_id,
-            template_id=existing.id if existing else None,
-            tags={str(k): str(v) for k, v in dict(props.get("provisioner_tags") or {}).items()},
-            variables=variables,
-            message=f"pushed by egoengine, content {planned}",
-        )
-        timeout = float(props.get("import_timeout_seconds") or DEFAULT_IMPORT_TIMEOUT_SECONDS)
-        try:
-            client.wait_for_import(version.id, timeout)
-        except CoderError as exc:
-            raise CoderTemplateError(f"template {name!r}: {exc}") from None
-        return version
-
-
-def _set_metadata(client: CoderClient, template: Template, props: Mapping[str, Any]) -> None:
-    wanted = {key: str(props.get(key) or "") for key in _METADATA_INPUTS}
-    current = {key: getattr(template, key) for key in _METADATA_INPUTS}
-    if wanted != current:
-        client.update_template_metadata(template.id, **wanted)
 
 
 def _workspace_count(client: CoderClient, name: str) -> int | str:

@@ -3,7 +3,7 @@ and database, and the connection URL Coder reads."""
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NamedTuple, TypedDict
 from urllib.parse import quote
 
 import pulumi
@@ -34,6 +34,15 @@ def connection_url(
         f"postgres://{enc(user)}:{enc(password)}@{host_part}:{int(port)}/{enc(database)}"
         f"?sslmode={enc(sslmode)}"
     )
+
+
+class AdminConnection(NamedTuple):
+    """How the deploy machine logs in to the server as an admin (its password comes apart)."""
+
+    user: str
+    database: str
+    sslmode: str
+    superuser: bool
 
 
 class DatabaseArgs(TypedDict):
@@ -78,7 +87,7 @@ class Database(pulumi.ComponentResource):
         if isinstance(settings, ContainerDatabase):
             self.server = self._container(name, args, settings)
             self.admin_host, self.admin_port = "127.0.0.1", settings.host_port
-            admin = ("postgres", "postgres", "disable", True)
+            admin = AdminConnection("postgres", "postgres", "disable", True)
             server_ready = pulumi.ResourceOptions(parent=self, depends_on=[self.server])
             if args["coder_network_mode"] == "host":
                 coder_host, coder_port = "127.0.0.1", settings.host_port
@@ -86,7 +95,7 @@ class Database(pulumi.ComponentResource):
                 coder_host, coder_port = NETWORK_ALIAS, POSTGRES_PORT
         else:
             self.admin_host, self.admin_port = settings.host, settings.port
-            admin = (
+            admin = AdminConnection(
                 settings.admin_user,
                 settings.admin_database,
                 settings.sslmode,
@@ -101,10 +110,10 @@ class Database(pulumi.ComponentResource):
                 {
                     "host": self.admin_host,
                     "port": self.admin_port,
-                    "admin_user": admin[0],
+                    "admin_user": admin.user,
                     "admin_password": args["admin_password"],
-                    "admin_database": admin[1],
-                    "sslmode": admin[2],
+                    "admin_database": admin.database,
+                    "sslmode": admin.sslmode,
                     "role": settings.user,
                     "database": settings.name,
                     "password": args["password"],
@@ -138,7 +147,7 @@ class Database(pulumi.ComponentResource):
         name: str,
         args: DatabaseArgs,
         settings: ContainerDatabase | ExternalDatabase,
-        admin: tuple[str, str, str, bool],
+        admin: AdminConnection,
         server_ready: pulumi.ResourceOptions,
     ) -> tuple[pulumi.Output[str], pulumi.Output[str], list[pulumi.Resource]]:
         """The role and database declared with the postgresql provider (``existing: create``)."""
@@ -146,11 +155,11 @@ class Database(pulumi.ComponentResource):
             f"{name}-postgresql",
             host=self.admin_host,
             port=self.admin_port,
-            username=admin[0],
+            username=admin.user,
             password=args["admin_password"],
-            database=admin[1],
-            sslmode=admin[2],
-            superuser=admin[3],
+            database=admin.database,
+            sslmode=admin.sslmode,
+            superuser=admin.superuser,
             connect_timeout=15,
             opts=server_ready,
         )

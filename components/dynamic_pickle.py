@@ -41,7 +41,7 @@ _WRAPPED_NAME = "unsorted_batch_setitems"
 def _original_batch_setitems() -> Callable[..., Any]:
     """``pickle._Pickler._batch_setitems`` as the standard library defines it, found by following
     the SDK's wrappers down their closures (whatever was serialized before this module loaded)."""
-    method = pickle._Pickler.__dict__["_batch_setitems"]  # type: ignore[attr-defined]
+    method = pickle._Pickler.__dict__["_batch_setitems"]
     while getattr(method, "__module__", "pickle") != "pickle":
         names = method.__code__.co_freevars
         if _WRAPPED_NAME not in names or method.__closure__ is None:

@@ -5,9 +5,10 @@ postgresql provider's ``Role`` and ``Database`` cannot take them over: their cre
 ``CREATE ROLE`` / ``CREATE DATABASE`` and fails "already exists"
 (cyrilgdn/terraform-provider-postgresql, ``resource_postgresql_role.go`` /
 ``resource_postgresql_database.go``), and Pulumi's ``import_`` demands that the declared inputs
-match what the provider reads back, which for the role cannot hold: the provider never reads a
-password back, so the stack's password shows as a difference and the import fails (and with
-``ignore_changes`` the password would never be set). So adoption is this module's job:
+match what the provider reads back, which for the role cannot hold: it reads back the stored
+SCRAM verifier (``readRolePassword``, from ``pg_shadow``) or nothing, never the plain password, so
+the stack's password shows as a difference and the import fails (and with ``ignore_changes`` the
+password would never be set). So adoption is this module's job:
 
 - **check**, read-only: the role exists, is not a superuser, and owns the database;
 - **adopt**: ``ALTER ROLE ... LOGIN PASSWORD`` with the stack's password, sent as a SCRAM
@@ -165,6 +166,16 @@ def adopt(server: Server, *, role: str, database: str, password: str) -> Existin
     return existing
 
 
+def schema_migration(server: Server) -> tuple[int, bool] | None:
+    """Coder's schema version in ``server.admin_database``: golang-migrate's
+    ``schema_migrations`` row (version, dirty), or None when there is no such table."""
+    with _admin(server) as conn:
+        if conn.execute("SELECT to_regclass('public.schema_migrations')").fetchone() == (None,):
+            return None
+        row = conn.execute("SELECT version, dirty FROM public.schema_migrations").fetchone()
+    return (int(row[0]), bool(row[1])) if row else None
+
+
 def logs_in(server: Server, *, role: str, database: str, password: str) -> bool:
     """Whether ``role`` logs in to ``database`` with ``password``."""
     import psycopg
@@ -177,4 +188,6 @@ def logs_in(server: Server, *, role: str, database: str, password: str) -> bool:
     return True
 
 
-__all__ = ["AdoptionError", "Existing", "Server", "adopt", "check", "inspect", "logs_in"]
+__all__ = [
+    "AdoptionError", "Existing", "Server", "adopt", "check", "inspect", "logs_in", "schema_migration",
+]

@@ -229,3 +229,53 @@ def test_a_rotated_token_reaches_the_templates_without_a_login_per_template(
 
     assert fake_coder.sessions == 1
     assert all(path.startswith("/api/v2/users/me/keys") for _, path in fake_coder.writes)
+
+
+def test_template_directories_resolve_from_the_project_root_not_the_working_directory(
+    fake_coder: FakeCoder,
+    template_provider: TemplateProvider,
+    template_props: Props,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The program records ``coder-templates/<name>`` relative; the provider process may start
+    anywhere."""
+    from components.project_root import PROJECT_ROOT
+    from components.template_archive import content_hash
+
+    fake_coder.add_first_user(email=ADMIN_EMAIL, username="admin", password=ADMIN_PASSWORD)
+    relative = f"coder-templates/{SHELL}"
+    monkeypatch.chdir(tmp_path)  # nothing called coder-templates here
+
+    props = {**template_props(SHELL, PROJECT_ROOT / relative), "directory": relative}
+    assert props["content_hash"] == content_hash(PROJECT_ROOT / relative)
+    outs = template_provider.create(props).outs
+
+    assert outs is not None and outs["directory"] == relative
+    assert fake_coder.template(SHELL) is not None
+
+
+def test_state_written_before_read_existed_stays_updatable_and_deletable(
+    fake_coder: FakeCoder,
+    admin_provider: AdminProvider,
+    template_provider: TemplateProvider,
+    admin_props: Props,
+    template_props: Props,
+    template_dirs: dict[str, Path],
+) -> None:
+    """The previous release recorded no admin_token and no live_active_version_id."""
+    admin = admin_provider.create(admin_props()).outs
+    assert admin is not None
+    outs = template_provider.create(template_props(SHELL, template_dirs[SHELL])).outs
+    assert outs is not None
+    old_state = {k: v for k, v in outs.items() if k not in ("admin_token", "live_active_version_id")}
+    news = template_props(SHELL, template_dirs[SHELL], admin_token=admin["token"])
+    fake_coder.reset_records()
+
+    changed, state = refresh_and_up(template_provider, old_state, news)
+
+    assert changed and state["admin_token"] == admin["token"]  # recorded once, nothing pushed
+    assert fake_coder.writes == [] and fake_coder.sessions == 0
+    assert template_provider.diff("id", state, news).changes is False
+    template_provider.delete(state["template_id"], old_state)  # old state: password login
+    assert fake_coder.template(SHELL) is None

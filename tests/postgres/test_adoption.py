@@ -218,3 +218,50 @@ def test_a_wrong_admin_password_is_one_line_without_the_password(
     )
     assert message.startswith("cannot connect to PostgreSQL at ")
     assert "secrets.databaseAdminPassword" in message
+
+
+def test_adoption_through_the_sdks_provider_host_started_elsewhere(
+    pg_server: PgServer, nixos_layout: Existing, props: Callable[..., dict[str, Any]], tmp_path: Any
+) -> None:
+    """The provider as the state holds it, unpickled and run by ``python -m pulumi.dynamic``."""
+    from pulumi.dynamic.dynamic import serialize_provider
+    from pulumi.runtime.proto import provider_pb2
+
+    from tests.provider_host import as_dict, provider_host, struct
+
+    urn = "urn:pulumi:vermissian::egoengine::pulumi-python:dynamic/database:Adoption::adopted"
+    inputs = {"__provider": serialize_provider(AdoptionProvider()), **props(nixos_layout)}
+    with provider_host(tmp_path) as host:
+        created = host.Create(provider_pb2.CreateRequest(urn=urn, properties=struct(inputs)))
+        read = host.Read(provider_pb2.ReadRequest(id=created.id, urn=urn, properties=created.properties))
+        diff = host.Diff(provider_pb2.DiffRequest(id=created.id, urn=urn, olds=read.properties, news=struct(inputs)))
+
+    assert created.id == f"{nixos_layout.role}@{nixos_layout.database}"
+    assert as_dict(read.properties)["password_logs_in"] is True
+    assert diff.changes == provider_pb2.DiffResponse.DIFF_NONE
+    assert _row_counts(pg_server, nixos_layout) == TABLES
+    assert _logs_in(pg_server, nixos_layout.role, NEW_PASSWORD, nixos_layout.database)
+
+
+def test_a_refused_adoption_through_the_provider_host_ends_in_its_one_line(
+    pg_server: PgServer, nixos_layout: Existing, props: Callable[..., dict[str, Any]], tmp_path: Any
+) -> None:
+    """What ``pulumi up`` shows: the host's error text (a short traceback) ends in the line."""
+    import grpc
+    from pulumi.dynamic.dynamic import serialize_provider
+    from pulumi.runtime.proto import provider_pb2
+
+    from tests.provider_host import provider_host, struct
+
+    with pg_server.admin_connect() as conn:
+        conn.execute(sql.SQL("ALTER ROLE {} SUPERUSER").format(sql.Identifier(nixos_layout.role)))
+    urn = "urn:pulumi:vermissian::egoengine::pulumi-python:dynamic/database:Adoption::adopted"
+    inputs = {"__provider": serialize_provider(AdoptionProvider()), **props(nixos_layout)}
+    with provider_host(tmp_path) as host, pytest.raises(grpc.RpcError) as caught:
+        host.Create(provider_pb2.CreateRequest(urn=urn, properties=struct(inputs)))
+
+    details = caught.value.details()  # type: ignore[attr-defined]
+    last = details.strip().splitlines()[-1]
+    assert last.startswith("components.pg_adopt.AdoptionError: egoengine:database.user: role ")
+    assert "is a superuser" in last
+    assert NEW_PASSWORD not in details and pg_server.superuser_password not in details

@@ -60,3 +60,51 @@ def test_create_is_the_default_and_unchanged() -> None:
     run = run_stack("vermissian")
     assert run.one(ROLE) and run.one(DATABASE)
     assert run.by_type(ADOPTION) == []
+
+
+def test_preview_and_the_engines_check_and_diff_contact_no_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import subprocess
+
+    import psycopg
+
+    from components.database_adoption import AdoptionProvider
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"preview contacted something: {args[:1]}")
+
+    monkeypatch.setattr(psycopg, "connect", forbidden)
+    monkeypatch.setattr(psycopg.Connection, "connect", forbidden)
+    monkeypatch.setattr(subprocess, "Popen", forbidden)
+    for preview in (True, False):
+        run = run_stack("vermissian", preview=preview, overrides={"egoengine:database": VERMISSIAN_DATABASE})
+    props = unwrap(run.one(ADOPTION).inputs)  # as a second `up` would give them
+    provider = AdoptionProvider()
+    assert provider.check({}, props).failures == []
+    same = provider.diff("coder@coder", props, props)
+    assert same.changes is False
+    renamed = provider.diff("coder@coder", props, {**props, "database": "other"})
+    assert renamed.changes is True and renamed.replaces == ["role", "database"]
+
+
+@pytest.mark.parametrize("preview", [False, True])
+def test_canary_adoption_and_the_templates_token_keep_secrets_secret(preview: bool) -> None:
+    from tests.unit.conftest import OP_TOKEN_KEY
+    from tests.unit.test_secrets import CANARY, assert_no_canary_outside_secrets, canary, canary_stubs
+
+    run = run_stack(
+        "vermissian",
+        preview=preview,
+        overrides={"egoengine:database": VERMISSIAN_DATABASE},
+        stubs=canary_stubs(),
+        extra_secrets={OP_TOKEN_KEY: canary("onepassword-token")},
+    )
+    assert_no_canary_outside_secrets(run)
+    if not preview:
+        adopted = unwrap(run.one(ADOPTION).inputs)
+        assert adopted["admin_password"] == canary("pg-admin")
+        assert CANARY in adopted["password"]
+        template = run.one("pulumi-python:dynamic/coder:Template", "docker-shell-template")
+        assert rpc.is_rpc_secret(template.inputs["admin_token"])
+        assert CANARY in unwrap(template.inputs["admin_token"])
