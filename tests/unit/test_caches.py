@@ -1,4 +1,7 @@
-"""Caches never change a result: cold, warm and corrupt caches give identical registered inputs."""
+"""Caches never change a result: cold, warm and corrupt caches give identical registered inputs.
+
+Both on-disk caches take part: template parses (``components/parse_cache.py``) and child
+context digests (``components/context_digest.py``)."""
 
 from __future__ import annotations
 
@@ -24,7 +27,11 @@ def test_cold_warm_and_corrupt_caches_register_identical_inputs(
 
     cold = run_stack("vermissian")
     cached = sorted(path for path in (tmp_path / "cache").rglob("*") if path.is_file())
-    assert cached, "the cold run wrote no cache"
+    # Both caches: the template parses and the child contexts' digests.
+    assert {path.relative_to(tmp_path / "cache").parts[0] for path in cached} == {
+        "template-variables",
+        "context-digests",
+    }
 
     opened: list[str] = []
     monkeypatch.setattr(context_digest, "open", lambda path, *a, **k: opened.append(path), raising=False)
