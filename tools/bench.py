@@ -120,12 +120,15 @@ def _settle(since: float) -> None:
 
 
 def measure_scaling(
-    runner: Runner, root: Path, stack: str, sizes: dict[str, tuple[int, ...]], runs: int, warm_up: bool = True
+    runner: Runner, root: Path, stack: str, sizes: dict[str, tuple[int, ...]], runs: int, quick: bool
 ) -> list[dict[str, Any]]:
     """Generate every input first, let them settle once, then measure each."""
     plans: list[tuple[str, int, dict[str, Any]]] = []
     for case, generate in (("templates", bench_inputs.templates), ("children", bench_inputs.children)):
         plans += [(case, count, generate(root, count, stack)) for count in sizes[case]]
+    if not quick:  # the issue's scale, in one process: the largest of both at once
+        both = {**bench_inputs.templates(root, 1000, stack), **bench_inputs.children(root, 50, stack)}
+        plans.append(("1,000 templates + 50 children", 1050, both))
     contexts = [(size, bench_inputs.large_context(root, size, stack)) for size in sizes["contexts"]]
     files = {"directory": str(bench_inputs.many_files(root, SMALL_FILES))}
     os.sync()  # write the generated gigabyte back now, not during the first measurements
@@ -134,7 +137,7 @@ def measure_scaling(
     rows: list[dict[str, Any]] = []
     for case, count, overrides in plans:
         spec = {"stack": stack, "overrides": overrides}
-        if warm_up:
+        if not quick:
             runner.child("plan", spec)  # caches, as at a second preview (quick: copies of cached files)
         rows.append(_row(case, count, "", [runner.child("plan", spec) for _ in range(runs)], "eval_seconds"))
     for size, overrides in contexts:
@@ -175,7 +178,7 @@ def bench(stack: str, runs: int, quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="egoengine-bench-") as scratch, bench_inputs.workspace() as root:
         runner = Runner(Path(scratch))
         ratio = measure_ratio(runner, stack, runs)
-        rows = measure_scaling(runner, root, stack, QUICK if quick else FULL, scale_runs, warm_up=not quick)
+        rows = measure_scaling(runner, root, stack, QUICK if quick else FULL, scale_runs, quick)
         helpers = measure_helpers(runner, max(runs, 3))
     report: dict[str, Any] = {
         "stack": stack,

@@ -51,7 +51,7 @@ def templates(root: Path, count: int, stack: str) -> dict[str, Any]:
     """``count`` copies of a shipped template, each with an override (so each one is checked)."""
     directory = root / f"templates-{count}"
     for index in range(count):
-        shutil.copytree(TEMPLATE_SOURCE, directory / f"t{index:04d}")
+        shutil.copytree(TEMPLATE_SOURCE, directory / f"t{index:04d}", dirs_exist_ok=True)
     setting = stack_setting(stack, "templates")
     setting["directory"] = relative(directory)
     setting["overrides"] = {
@@ -78,7 +78,7 @@ def children(root: Path, count: int, stack: str) -> dict[str, Any]:
     setting["children"] = []
     for index in range(count):
         context = root / f"children-{count}" / f"c{index:03d}"
-        shutil.copytree(CHILD_SOURCE, context)
+        shutil.copytree(CHILD_SOURCE, context, dirs_exist_ok=True)
         setting["children"].append(_child(f"c{index:03d}", context))
     return {"egoengine:images": setting}
 

@@ -70,7 +70,7 @@ def render(report: dict[str, Any]) -> str:
         rows.append(("ratio of CPU time (same pairs)", "", f"{ratio['cpu_ratio']:.2f}x", "process time", ""))
     for row in report["scaling"]:
         per = ""
-        if row["unit"] == "" and row["n"]:
+        if row["case"] in ("templates", "children") and row["n"]:
             per = f"{row['seconds'] / row['n'] * 1000:.2f} ms each"
         rows.append((row["case"], _size(row), f"{row['seconds']:.3f} s", per, f"{row['peak_rss_mib']:.0f} MiB"))
     for helper in report["helpers"]:
