@@ -16,6 +16,7 @@ Rules the client keeps:
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx  # imported where a request is made: the program's evaluation never needs it
 
 SESSION_TOKEN_HEADER = "Coder-Session-Token"
@@ -217,6 +220,7 @@ class CoderClient:
             base_url=self.url,
             timeout=httpx.Timeout(request_timeout_seconds),
             transport=transport,
+            verify=_tls_context(),
             follow_redirects=False,
         )
         if session_token:
@@ -655,6 +659,16 @@ class CoderClient:
             detail=self.redact(detail),
             validations=[self.redact(v) for v in validations],
         )
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default TLS settings (certifi's CA bundle, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``),
+    made once per process: each build reads the whole bundle (about 15 ms), and every provider
+    operation opens a client. A context is safe to share between clients."""
+    import httpx
+
+    return httpx.create_ssl_context()
 
 
 def _segment(value: str) -> str:
