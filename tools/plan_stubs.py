@@ -28,6 +28,7 @@ from typing import Any
 
 from components import settings as cfg
 from components.program import build
+from components.engine_facts import EngineFacts
 from components.settings import OnePasswordRef
 from tools import mock_engine
 
@@ -35,6 +36,8 @@ OP_TOKEN_KEY = "onepassword:serviceAccountToken"
 OP_TOKEN_PLACEHOLDER = "[placeholder onepassword:serviceAccountToken]"
 PLACEHOLDER_SOCKET_GID = 998
 """Stands in for the engine socket's group; a stack that sets ``engine.socketGid`` keeps its own."""
+PLACEHOLDER_ENGINE = EngineFacts(kind="podman", rootless=False)
+"""Stands in for what a local engine says it is: rootful Podman, the production engine."""
 
 
 def placeholder_value(ref: OnePasswordRef) -> str:
@@ -159,9 +162,11 @@ def stubs_for(config: Mapping[str, str]) -> PermissiveStubs:
     return PermissiveStubs(onepassword_items=onepassword_items(op_references(config)))
 
 
-def host_facts(socket_gid: int | None = PLACEHOLDER_SOCKET_GID) -> cfg.HostFacts:
-    """Host facts without a host: the engine socket's group id is the placeholder."""
-    return cfg.HostFacts(socket_gid=lambda _path: socket_gid)
+def host_facts(
+    socket_gid: int | None = PLACEHOLDER_SOCKET_GID, engine: EngineFacts | None = PLACEHOLDER_ENGINE
+) -> cfg.HostFacts:
+    """Host facts without a host: the engine socket's group id and the engine are placeholders."""
+    return cfg.HostFacts(socket_gid=lambda _path: socket_gid, engine=lambda _path: engine)
 
 
 def run_with_config(
@@ -172,13 +177,14 @@ def run_with_config(
     preview: bool = False,
     stubs: mock_engine.Stubs | None = None,
     socket_gid: int | None = PLACEHOLDER_SOCKET_GID,
+    engine: EngineFacts | None = PLACEHOLDER_ENGINE,
 ) -> mock_engine.EngineRun:
     """Run the real program with ``config`` on the mocked engine, nothing outside touched.
 
     Raises what ``mock_engine.run`` raises: ``ConfigError`` (a ``pulumi.RunError``) for bad config,
     ``ProgramFailed`` for any other failure of the program.
     """
-    host = host_facts(socket_gid)
+    host = host_facts(socket_gid, engine)
     return mock_engine.run(
         lambda: build(cfg.load(host)),
         stack=stack,
@@ -198,13 +204,14 @@ def run_stack_offline(
     stubs: mock_engine.Stubs | None = None,
     socket_gid: int | None = PLACEHOLDER_SOCKET_GID,
     op_token: str | None = OP_TOKEN_PLACEHOLDER,
+    engine: EngineFacts | None = PLACEHOLDER_ENGINE,
 ) -> mock_engine.EngineRun:
     """``stack_config`` + ``run_with_config``; ``FileNotFoundError`` for an unknown stack."""
     config, secret_keys = stack_config(
         stack, overrides, secret_overrides=secret_overrides, op_token=op_token
     )
     return run_with_config(
-        stack, config, secret_keys, preview=preview, stubs=stubs, socket_gid=socket_gid
+        stack, config, secret_keys, preview=preview, stubs=stubs, socket_gid=socket_gid, engine=engine
     )
 
 

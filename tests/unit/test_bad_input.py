@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 import pytest
 
+from components.engine_facts import EngineFacts
 from components.errors import ConfigError
 from components.settings import parse_settings
 from tests.unit.conftest import run_stack
@@ -135,3 +136,11 @@ def test_an_engine_socket_that_is_not_there_names_socket_gid() -> None:
     with pytest.raises(ConfigError) as caught:
         run_stack("dev", socket_gid=None)
     assert_clean(caught.value, "egoengine:engine.socketGid", "cannot be found here")
+
+
+@pytest.mark.parametrize("kind", ["podman", "docker"])
+def test_a_rootless_engine_socket_is_refused_with_the_way_out(kind: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        run_stack("dev", engine=EngineFacts(kind=kind, rootless=True))  # type: ignore[arg-type]
+    assert_clean(caught.value, "egoengine:engine.host", f"is a rootless {kind} socket")
+    assert "podman system service as root" in str(caught.value) and "unix:///var/run/docker.sock" in str(caught.value)
