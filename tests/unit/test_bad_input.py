@@ -52,6 +52,8 @@ CATALOGUE: list[tuple[str, dict, str, str]] = [
     ("postgres host port privileged", {**coder(), "database": {"mode": "container", "hostPort": 80}}, "egoengine:database.hostPort", "1024"),
     ("role name not an identifier", {**coder(), "database": {"mode": "container", "user": "Coder; DROP"}}, "egoengine:database.user", "identifier"),
     ("bad sslmode", {**coder(), "database": external(sslmode="maybe")}, "egoengine:database.sslmode", "is invalid"),
+    ("database existing not create or adopt", {**coder(), "database": external(existing="import")}, "egoengine:database.existing", "is invalid"),
+    ("coder allowDowngrade not a boolean", coder(allowDowngrade="sometimes"), "egoengine:coder.allowDowngrade", "is invalid"),
     ("unknown secret source (value not echoed)", {**coder(), "secrets": {"adminPassword": SECRET}}, "egoengine:secrets.adminPassword", "not a known secret source"),
     ("op reference without field", {**coder(), "secrets": {"codexAuth": "op://egoengine/Codex Auth"}}, "egoengine:secrets.codexAuth", "malformed 1Password reference"),
     ("op reference with empty part", {**coder(), "secrets": {"codexAuth": "op://egoengine//auth.json"}}, "egoengine:secrets.codexAuth", "malformed 1Password reference"),
