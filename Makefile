@@ -34,6 +34,8 @@ test-unit: venv
 system-deps:
 	$(SUDO) apt-get update -q
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES)
+# The template tests run Podman with bridge networks and DNS aliases in a network namespace.
+SYSTEM_PACKAGES += iproute2 netavark aardvark-dns iptables
 
 ## Bring up the dev stack on this machine: checks every prerequisite first (the Pulumi CLI, pg_dump,
 ## a rootful Docker or Podman socket) and changes no tracked file.

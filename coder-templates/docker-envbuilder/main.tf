@@ -104,11 +104,7 @@ variable "cache_repo_docker_config_path" {
   default     = ""
 }
 
-provider "coder" {
-  # The agent init script and data.coder_workspace.me.access_url are built from this URL; null
-  # keeps the provider's default, the access URL the provisioner passes as CODER_AGENT_URL.
-  url = var.coder_agent_url != "" ? var.coder_agent_url : null
-}
+provider "coder" {}
 
 provider "docker" {
   # null keeps the provider's own default when the stack passes no socket.
@@ -120,6 +116,15 @@ provider "envbuilder" {}
 data "coder_provisioner" "me" {}
 data "coder_workspace" "me" {}
 data "coder_workspace_owner" "me" {}
+
+# --- Reaching Coder (see README.md) ---------------------------------------------------------------
+# The coder provider builds the init script from the access URL (the provisioner's CODER_AGENT_URL).
+# A bridged Coder is published on loopback only, so the stack passes coder_agent_url, the Coder
+# container's alias on the stack network (which the workspace joins): the agent uses that instead.
+locals {
+  agent_url         = var.coder_agent_url != "" ? var.coder_agent_url : data.coder_workspace.me.access_url
+  agent_init_script = replace(coder_agent.main.init_script, trimsuffix(data.coder_workspace.me.access_url, "/"), trimsuffix(local.agent_url, "/"))
+}
 
 data "coder_parameter" "repo" {
   name         = "repo"
@@ -167,7 +172,7 @@ locals {
   op_env = var.op_service_account_token == "" ? {} : { OP_SERVICE_ACCOUNT_TOKEN = var.op_service_account_token }
 
   # Envbuilder settings (the envbuilder provider wants a map). The agent URL and init script
-  # come from the coder provider's url (var.coder_agent_url, or the access URL).
+  # point at local.agent_url (see "Reaching Coder").
   envbuilder_env = {
     ENVBUILDER_GIT_URL              = local.repo_url
     ENVBUILDER_CACHE_REPO           = var.cache_repo
@@ -177,8 +182,8 @@ locals {
     # The clone lives in the persistent workspace dir, so work in progress survives a restart.
     ENVBUILDER_WORKSPACE_BASE_DIR = local.workspace_dir
     CODER_AGENT_TOKEN             = coder_agent.main.token
-    CODER_AGENT_URL               = data.coder_workspace.me.access_url
-    ENVBUILDER_INIT_SCRIPT        = coder_agent.main.init_script
+    CODER_AGENT_URL               = local.agent_url
+    ENVBUILDER_INIT_SCRIPT        = local.agent_init_script
   }
   # The docker provider wants KEY=VALUE strings; unset options are left out.
   docker_env = [for k, v in local.envbuilder_env : "${k}=${v}" if v != ""]

@@ -77,11 +77,7 @@ variable "entrypoint_shell" {
   default     = "sh"
 }
 
-provider "coder" {
-  # The agent init script and data.coder_workspace.me.access_url are built from this URL; null
-  # keeps the provider's default, the access URL the provisioner passes as CODER_AGENT_URL.
-  url = var.coder_agent_url != "" ? var.coder_agent_url : null
-}
+provider "coder" {}
 
 provider "docker" {
   # null keeps the provider's own default when the stack passes no socket.
@@ -91,6 +87,15 @@ provider "docker" {
 data "coder_provisioner" "me" {}
 data "coder_workspace" "me" {}
 data "coder_workspace_owner" "me" {}
+
+# --- Reaching Coder (see README.md) ---------------------------------------------------------------
+# The coder provider builds the init script from the access URL (the provisioner's CODER_AGENT_URL).
+# A bridged Coder is published on loopback only, so the stack passes coder_agent_url, the Coder
+# container's alias on the stack network (which the workspace joins): the agent uses that instead.
+locals {
+  agent_url         = var.coder_agent_url != "" ? var.coder_agent_url : data.coder_workspace.me.access_url
+  agent_init_script = replace(coder_agent.main.init_script, trimsuffix(data.coder_workspace.me.access_url, "/"), trimsuffix(local.agent_url, "/"))
+}
 
 locals {
   home_dir       = "/home/${var.workspace_user}"
@@ -226,7 +231,7 @@ resource "docker_container" "workspace" {
   # The agent runs as the image's user, never root.
   user = var.workspace_user
   # Login shell so the image's profile (PATH, ~/.env.local) applies to the agent.
-  entrypoint = ["/usr/bin/env", var.entrypoint_shell, "-lc", coder_agent.main.init_script]
+  entrypoint = ["/usr/bin/env", var.entrypoint_shell, "-lc", local.agent_init_script]
   # Only the agent token; the image's own Env (PATH, HOME, ...) is inherited unchanged.
   env = ["CODER_AGENT_TOKEN=${coder_agent.main.token}"]
 

@@ -64,11 +64,6 @@ class TemplatesSettings(_Model):
 
     def discover(self) -> list[str]:
         """Template names: the subdirectories holding Terraform, sorted."""
-        root = values.PROJECT_ROOT / self.directory
-        return sorted(
-            entry.name
-            for entry in root.iterdir()
-            if entry.is_dir()
-            and not entry.name.startswith(".")
-            and any(entry.glob("*.tf")) | any(entry.glob("*.tf.json"))
-        )
+        from components import template_check
+
+        return template_check.template_names(values.PROJECT_ROOT / self.directory)

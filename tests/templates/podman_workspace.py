@@ -158,7 +158,25 @@ def namespaced_engine(request: pytest.FixtureRequest) -> NamespacedEngine:
     )
     socket_path = directory / "podman.sock"
     env = {**os.environ, "CONTAINERS_CONF": str(containers_conf)}
-    argv = ["nsenter", f"--net=/run/netns/{netns}", *podman_service_argv(directory, socket_path)]
+    # Netavark keeps its IPAM database and aardvark-dns's config and pid in /run/containers/networks,
+    # which every rootful Podman on the machine shares: another test's Podman would answer (or
+    # signal an aardvark-dns in another namespace) for a network of the same name. So this one gets
+    # a private mount namespace with its own directory there.
+    run_dir = directory / "network-run"
+    run_dir.mkdir()
+    argv = [
+        "nsenter",
+        f"--net=/run/netns/{netns}",
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mkdir -p /run/containers/networks && mount --bind "$0" /run/containers/networks && exec "$@"',
+        str(run_dir),
+        *podman_service_argv(directory, socket_path),
+    ]
 
     def ready() -> bool:
         if not socket_path.exists():
@@ -166,6 +184,16 @@ def namespaced_engine(request: pytest.FixtureRequest) -> NamespacedEngine:
         with httpx.Client(transport=httpx.HTTPTransport(uds=str(socket_path)), timeout=2) as client:
             return client.get("http://podman/_ping").text == "OK"
 
-    # nsenter execs podman, so the pid start_service stops is the service's own.
+    # nsenter, unshare and sh exec in turn, so the pid start_service stops is the service's own.
     start_service(argv, directory / "service.log", env, "podman system service (own netns)", ready, request)
-    return NamespacedEngine(netns, socket_path, directory)
+    engine = NamespacedEngine(netns, socket_path, directory)
+
+    def remove_containers() -> None:
+        # Before the service stops (finalizers run last-in first-out): a container left running
+        # would outlive it, with its conmon, in the namespace.
+        left = engine.docker("ps", "-aq", check=False).stdout.split()
+        if left:
+            engine.docker("rm", "-f", *left, check=False)
+
+    request.addfinalizer(remove_containers)
+    return engine

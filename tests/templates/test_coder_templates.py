@@ -406,40 +406,6 @@ def test_only_the_workspace_dir_persists_so_the_image_home_stays_current(templat
 
 
 @templates
-def test_workspace_joins_the_stack_network_and_the_agent_url_comes_from_the_variable(
-    template_name: str,
-) -> None:
-    template = load_template(template_name)
-    network = template_variables.WORKSPACE_NETWORK
-    agent_url = template_variables.CODER_AGENT_URL
-
-    # The coder provider builds the init script (and access_url) from its url: the variable when
-    # set, else the provider's default, the provisioner's CODER_AGENT_URL (the access URL).
-    (coder_provider,) = [p["coder"] for p in template.document["provider"] if "coder" in p]
-    assert _compact(expression(coder_provider["url"])) == _compact(
-        f'var.{agent_url} != "" ? var.{agent_url} : null'
-    )
-
-    _, container = template.only_resource("docker_container")
-    (dynamic,) = [block["networks_advanced"] for block in container["dynamic"] if "networks_advanced" in block]
-    assert _compact(expression(dynamic["for_each"])) == _compact(
-        f'var.{network} == "" ? [] : [var.{network}]'
-    )
-    assert [expression(c["name"]) for c in dynamic["content"]] == ["networks_advanced.value"]
-    assert "networks_advanced" not in container and "network_mode" not in container
-
-    # Nothing rewrites the URL any more: no host-gateway mapping, no replace() of the script.
-    assert "host" not in container
-    assert "host.docker.internal" not in template.source
-    if template_name == "docker-shell":
-        assert expression(container["entrypoint"][-1]) == "coder_agent.main.init_script"
-    else:
-        envbuilder_env = template.locals["envbuilder_env"]
-        assert expression(envbuilder_env["ENVBUILDER_INIT_SCRIPT"]) == "coder_agent.main.init_script"
-        assert expression(envbuilder_env["CODER_AGENT_URL"]) == "data.coder_workspace.me.access_url"
-
-
-@templates
 def test_agent_keeps_metadata_and_git_author_env(template_name: str) -> None:
     template = load_template(template_name)
     _, agent = template.only_resource("coder_agent")

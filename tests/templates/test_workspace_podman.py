@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from typing import Any
 
 import pytest
 
 from components import template_variables
+from tests.templates.agent_init import rendered
 from tests.templates.podman_workspace import HOME, USER_ID, NamespacedEngine
 from tests.templates.test_coder_templates import TEMPLATE_NAMES, Template, expression, load_template
 from tests.unit.conftest import run_stack
@@ -23,7 +25,7 @@ from tools.mock_engine import unwrap
 pytestmark = pytest.mark.integration
 
 WORKSPACE_ID = "4f6c1c1e-0000-4000-8000-00000000abcd"
-AGENT_BINARY = "#!/bin/sh\necho agent-binary-ran\n"
+AGENT_BINARY = '#!/bin/sh\necho "agent-binary-ran $1 $CODER_AGENT_URL"\n'
 _REFERENCE = re.compile(r"\$\{([^{}]+)\}")
 
 
@@ -100,18 +102,27 @@ def test_a_workspace_on_the_stack_network_reaches_coder_by_its_alias(
         image, "httpd", "-f", "-p", str(published["internal"]), "-h", "/www",
     )
     try:
-        agent_url = variables[template_variables.CODER_AGENT_URL]
-        # What the agent init script does first: fetch ${ACCESS_URL}bin/coder-linux-<arch>, run it.
-        # (Podman 4.3's Docker API reports exit 0 for `run --rm` whatever the command did, so
-        # the outcome is printed rather than read from the exit code.)
-        bootstrap = (
-            f'wget -q -O /tmp/coder "{agent_url}/bin/coder-linux-amd64" && sh /tmp/coder || echo unreachable'
+        # The init script as docker-shell hands it to the container: the provider's script for the
+        # dev access URL, pointed at coder_agent_url by the template's own expressions.
+        access_url = dict(e.split("=", 1) for e in dev_plan["coder"]["envs"])["CODER_ACCESS_URL"]
+        _, init_script = rendered(
+            load_template("docker-shell"),
+            access_url=access_url,
+            coder_agent_url=variables[template_variables.CODER_AGENT_URL],
         )
-        joined = engine.docker(
-            "run", "--rm", "--user", str(USER_ID), "--network", variables[template_variables.WORKSPACE_NETWORK],
-            image, "sh", "-c", bootstrap,
-        )
-        assert joined.stdout.strip() == "agent-binary-ran"
+        # (Podman 4.3's Docker API reports exit 0 for `run --rm` whatever the command did, so the
+        # outcome is printed rather than read from the exit code.)
+        bootstrap = init_script.replace("|| exit 1", "|| { echo unreachable; exit 1; }")
+        # aardvark-dns learns a new container's alias a moment after it starts: a few tries.
+        for _ in range(20):
+            joined = engine.docker(
+                "run", "--rm", "--user", str(USER_ID), "--network", variables[template_variables.WORKSPACE_NETWORK],
+                image, "sh", "-c", bootstrap,
+            )
+            if "bad address" not in joined.stderr:
+                break
+            time.sleep(0.5)
+        assert joined.stdout.strip() == "agent-binary-ran agent http://coder:7080/", joined.stderr
 
         # Off the stack network (what the old templates did) the alias does not resolve.
         stranded = engine.docker("run", "--rm", "--user", str(USER_ID), image, "sh", "-c", bootstrap, check=False)
