@@ -11,16 +11,28 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pulumi
 import pytest
 
 from components import settings as cfg
 from components.settings import values
 from components.errors import ConfigError
 from components.template_archive import TEMPLATE_ARCHIVE_LIMIT
-from tests.unit.test_bad_input import CODER, IMAGES, assert_clean
+from tests.unit.test_bad_input import CODER, IMAGES, SECRET
 
 KEY = "egoengine:templates.directory"
 SHELL = f"{KEY} (coder-templates/docker-shell)"
+
+
+def assert_clean(error: ConfigError, key: str, fragment: str) -> None:
+    """One line naming the key, with the problem and what is expected (the catalogue's rules)."""
+    message = str(error)
+    assert isinstance(error, pulumi.RunError), "must exit without a traceback"
+    assert message.startswith(f"config {key}: "), message
+    assert fragment in message, message
+    assert "; expected " in message and len(message.split("; expected ")[1]) > 5, message
+    assert "\n" not in message and SECRET not in message
+    assert "Traceback" not in message and "pydantic" not in message.lower()
 
 
 @pytest.fixture
@@ -151,5 +163,5 @@ def test_the_size_is_checked_before_any_file_of_that_template_is_read(
 def test_allow_none_must_be_a_boolean(project: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         parse({"allowNone": "maybe"})
-    assert_clean(caught.value, "egoengine:templates.allowNone", "is invalid")
+    assert_clean(caught.value, "egoengine:templates.allowNone", "is not true or false")
     assert "true to allow a stack with no templates" in str(caught.value)
