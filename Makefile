@@ -11,7 +11,7 @@ SYSTEM_PACKAGES := podman runc skopeo buildah docker-registry busybox-static pos
 # Root in CI here; a GitHub-hosted runner or a workstation goes through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv test test-unit system-deps dev preview plan bench clean preflight
+.PHONY: venv test test-unit system-deps dev dev-down preview plan bench clean preflight
 
 $(VENV)/.installed: requirements.txt requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,11 @@ $(VENV)/.installed: requirements.txt requirements-test.txt
 
 venv: $(VENV)/.installed
 
-## Run every test: unit tests on the mocked engine, and integration tests against real Podman,
-## an OCI registry and PostgreSQL (their packages: `sudo make system-deps`).
+## Run every test: mypy over components/, tools/ and policy/ (mypy.ini), unit tests on the mocked
+## engine, and integration tests against real Podman, an OCI registry and PostgreSQL (their
+## packages: `sudo make system-deps`).
 test: venv
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 
 ## Only the tests that need no system service.
@@ -37,12 +39,20 @@ system-deps:
 # The template tests run Podman with bridge networks and DNS aliases in a network namespace.
 SYSTEM_PACKAGES += iproute2 netavark aardvark-dns iptables
 
-## Bring up the dev stack on this machine (needs the Pulumi CLI and a Docker or Podman socket).
+## Bring up the dev stack on this machine: checks every prerequisite first (the Pulumi CLI, pg_dump,
+## a rootful Docker or Podman socket) and changes no tracked file.
 dev: venv
-	@bash tools/dev-up.sh
+	@$(VENV)/bin/python -m tools.dev up
 
+## Destroy the dev stack, keeping the protected PostgreSQL data; `make dev-down ALL=1` deletes
+## everything, data included, after a prompt.
+dev-down: venv
+	@$(VENV)/bin/python -m tools.dev down $(if $(ALL),--all)
+
+## pulumi preview with the policy pack: dev on this machine's stack, vermissian on the production
+## backend (deploy/backend.env).
 preview: venv
-	pulumi preview -s $(STACK) --policy-pack policy --diff
+	@$(VENV)/bin/python -m tools.dev preview $(STACK)
 
 ## The resource tree, dependencies and policy findings of a stack, without the Pulumi CLI.
 plan: venv
@@ -56,4 +66,4 @@ preflight: venv
 	$(VENV)/bin/python -m tools.preflight $(STACK)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache

@@ -13,7 +13,7 @@ import pulumi_onepassword as onepassword
 import pulumi_random as random
 
 from components import settings as cfg
-from components.egoengine import EgoEngine, needed_secrets
+from components.egoengine import EgoEngine, EgoEngineArgs, needed_secrets
 from components.secrets import needs_onepassword
 
 
@@ -25,16 +25,12 @@ def build(resolved: cfg.ResolvedSettings) -> dict[str, pulumi.Output]:
         random.Provider("random"),
         command.Provider("command"),
     ]
-    args: dict = {"resolved": resolved}
+    args = EgoEngineArgs(resolved=resolved)
     if needs_onepassword(settings.secrets, needed_secrets(settings)):
         onepassword_provider = onepassword.Provider(
             "onepassword", service_account_token=cfg.onepassword_token()
         )
         providers.append(onepassword_provider)
         args["onepassword_provider"] = onepassword_provider
-    engine = EgoEngine(
-        "egoengine",
-        args,  # type: ignore[arg-type]
-        opts=pulumi.ResourceOptions(providers=providers),
-    )
+    engine = EgoEngine("egoengine", args, opts=pulumi.ResourceOptions(providers=providers))
     return engine.outputs

@@ -23,11 +23,12 @@ import asyncio
 import gc
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from components import settings as cfg
 from components.program import build
+from components.engine_facts import EngineFacts
 from components.settings import OnePasswordRef
 from tools import mock_engine
 
@@ -35,6 +36,8 @@ OP_TOKEN_KEY = "onepassword:serviceAccountToken"
 OP_TOKEN_PLACEHOLDER = "[placeholder onepassword:serviceAccountToken]"
 PLACEHOLDER_SOCKET_GID = 998
 """Stands in for the engine socket's group; a stack that sets ``engine.socketGid`` keeps its own."""
+PLACEHOLDER_ENGINE = EngineFacts(kind="podman", rootless=False)
+"""Stands in for what a local engine says it is: rootful Podman, the production engine."""
 
 
 def placeholder_value(ref: OnePasswordRef) -> str:
@@ -142,16 +145,60 @@ GENERIC_ITEM: dict[str, Any] = {
 """The answer for an item no config value references: the built-in fields most items have."""
 
 
+_STUBBED_OUTPUTS: dict[str, dict[str, str]] = {
+    "docker:index/remoteImage:RemoteImage": {"imageId": "image id"},
+    "random:index/randomPassword:RandomPassword": {"result": "generated value", "bcryptHash": "generated value"},
+    "pulumi-python:dynamic/coder:Admin": {
+        "user_id": "Coder id", "organization_id": "Coder id", "token": "generated value",
+    },
+    "pulumi-python:dynamic/coder:Template": {"template_id": "Coder id", "active_version_id": "version id"},
+}
+"""Computed outputs the stubs make up, by resource type: output name -> what it stands for."""
+
+
 @dataclass
 class PermissiveStubs(mock_engine.Stubs):
-    """``Stubs`` where every 1Password item is readable (unlisted ones get ``GENERIC_ITEM``)."""
+    """``Stubs`` where every 1Password item is readable (unlisted ones get ``GENERIC_ITEM``).
+
+    ``ledger`` records every value the stubs made up (string -> what it stands for), so the plan
+    can mark them wherever they end up: a made-up digest must never look like a real one.
+    """
+
+    ledger: dict[str, str] = field(default_factory=dict)
+
+    def _record(self, value: Any, kind: str) -> None:
+        if isinstance(value, str) and value:
+            self.ledger.setdefault(value, kind)
+
+    def new_outputs(self, typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        outputs = super().new_outputs(typ, name, inputs)
+        for key, kind in _STUBBED_OUTPUTS.get(typ, {}).items():
+            self._record(outputs.get(key), kind)
+        if typ == "docker:index/remoteImage:RemoteImage" and "@" not in str(inputs.get("name", "")):
+            self._record(outputs.get("repoDigest"), "registry digest")
+        if typ == "command:local:Command" and (stdout := str(outputs.get("stdout") or "")).strip():
+            try:
+                built = json.loads(stdout)
+            except ValueError:
+                built = None
+            if isinstance(built, dict):
+                self._record(built.get("digest"), "built image digest")
+        return outputs
 
     def call(self, token: str, args: dict[str, Any]) -> dict[str, Any]:
         if token == "onepassword:index/getItem:getItem":
             key = (str(args["vault"]).removeprefix("vault-"), str(args["title"]))
             if key not in self.onepassword_items and key not in self.unreadable_items:
                 self.onepassword_items[key] = dict(GENERIC_ITEM)
-        return super().call(token, args)
+        result = super().call(token, args)
+        if token == "docker:index/getRegistryImage:getRegistryImage":
+            self._record(result.get("sha256Digest"), "registry digest")
+        elif token.startswith("onepassword:"):
+            self._record(result.get("uuid"), "1Password id")
+            for text in _strings({k: v for k, v in result.items() if k not in ("vault", "title")}):
+                if text.startswith("[placeholder"):
+                    self._record(text, "1Password value")
+        return result
 
 
 def stubs_for(config: Mapping[str, str]) -> PermissiveStubs:
@@ -159,9 +206,20 @@ def stubs_for(config: Mapping[str, str]) -> PermissiveStubs:
     return PermissiveStubs(onepassword_items=onepassword_items(op_references(config)))
 
 
-def host_facts(socket_gid: int | None = PLACEHOLDER_SOCKET_GID) -> cfg.HostFacts:
-    """Host facts without a host: the engine socket's group id is the placeholder."""
-    return cfg.HostFacts(socket_gid=lambda _path: socket_gid)
+def host_facts(
+    socket_gid: int | None = PLACEHOLDER_SOCKET_GID,
+    engine: EngineFacts | None = PLACEHOLDER_ENGINE,
+    ledger: dict[str, str] | None = None,
+) -> cfg.HostFacts:
+    """Host facts without a host: the engine socket's group id and the engine are placeholders
+    (the group id recorded in ``ledger`` when the program asks for it)."""
+
+    def stub_gid(_path: str) -> int | None:
+        if ledger is not None and socket_gid is not None:
+            ledger.setdefault(str(socket_gid), "engine socket group id")
+        return socket_gid
+
+    return cfg.HostFacts(socket_gid=stub_gid, engine=lambda _path: engine)
 
 
 def run_with_config(
@@ -172,20 +230,22 @@ def run_with_config(
     preview: bool = False,
     stubs: mock_engine.Stubs | None = None,
     socket_gid: int | None = PLACEHOLDER_SOCKET_GID,
+    engine: EngineFacts | None = PLACEHOLDER_ENGINE,
 ) -> mock_engine.EngineRun:
     """Run the real program with ``config`` on the mocked engine, nothing outside touched.
 
     Raises what ``mock_engine.run`` raises: ``ConfigError`` (a ``pulumi.RunError``) for bad config,
     ``ProgramFailed`` for any other failure of the program.
     """
-    host = host_facts(socket_gid)
+    stubs = stubs if stubs is not None else stubs_for(config)
+    host = host_facts(socket_gid, engine, stubs.ledger if isinstance(stubs, PermissiveStubs) else None)
     return mock_engine.run(
         lambda: build(cfg.load(host)),
         stack=stack,
         config=config,
         secret_keys=secret_keys,
         preview=preview,
-        stubs=stubs if stubs is not None else stubs_for(config),
+        stubs=stubs,
     )
 
 
@@ -198,13 +258,14 @@ def run_stack_offline(
     stubs: mock_engine.Stubs | None = None,
     socket_gid: int | None = PLACEHOLDER_SOCKET_GID,
     op_token: str | None = OP_TOKEN_PLACEHOLDER,
+    engine: EngineFacts | None = PLACEHOLDER_ENGINE,
 ) -> mock_engine.EngineRun:
     """``stack_config`` + ``run_with_config``; ``FileNotFoundError`` for an unknown stack."""
     config, secret_keys = stack_config(
         stack, overrides, secret_overrides=secret_overrides, op_token=op_token
     )
     return run_with_config(
-        stack, config, secret_keys, preview=preview, stubs=stubs, socket_gid=socket_gid
+        stack, config, secret_keys, preview=preview, stubs=stubs, socket_gid=socket_gid, engine=engine
     )
 
 

@@ -8,12 +8,11 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from components.image_build import PinnedRef
+from components.image_build import DIGEST_PATTERN, PinnedRef
 from components.settings.values import (
     _BIND_DESC,
     _CONTAINER_NAME,
     _SEMVER_TAG,
-    _SHA256,
     _check_bind_address,
     _check_http_url,
     _Model,
@@ -34,7 +33,7 @@ class EngineSettings(_Model):
     def _host(cls, value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme == "unix":
-            if not parts.path.startswith("/"):
+            if parts.netloc or not parts.path.startswith("/"):
                 raise ValueError("is a unix socket URI without an absolute path")
         elif parts.scheme in ("tcp", "ssh"):
             if not parts.hostname:
@@ -71,7 +70,9 @@ class CoderSettings(_Model):
     )
     telemetry: bool = Field(False, description="true or false")
     restart: Literal["no", "on-failure", "always", "unless-stopped"] = Field(
-        "unless-stopped", description="a restart policy: no, on-failure, always, unless-stopped"
+        # Podman has no daemon: after a reboot only podman-restart.service starts containers, and
+        # only those whose policy is `always` (the policy pack rejects any other on Podman).
+        "always", description="a restart policy: no, on-failure, always, unless-stopped"
     )
     health_timeout_seconds: int = Field(
         300, ge=10, le=3600, description="seconds to wait for /healthz, 10..3600"
@@ -91,7 +92,7 @@ class CoderSettings(_Model):
     @field_validator("digest")
     @classmethod
     def _digest(cls, value: str) -> str:
-        if not _SHA256.match(value):
+        if not DIGEST_PATTERN.match(value):
             raise ValueError("is not a sha256 digest")
         return value
 

@@ -16,18 +16,17 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from components.image_build import PinnedRef
+from components.image_build import DIGEST_TEXT, PinnedRef
 
 NAMESPACE = "egoengine"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
-_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 _SEMVER_TAG = re.compile(r"^v\d+\.\d+\.\d+$")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 _IMAGE_REF = re.compile(
     r"^(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
-    r":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})@(?P<digest>sha256:[0-9a-f]{64})$"
+    rf":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})@(?P<digest>{DIGEST_TEXT})$"
 )
 
 
@@ -40,9 +39,11 @@ class _Model(BaseModel):
 class _FieldError(ValueError):
     """A model-level check that belongs to one field, so the error names that field's key."""
 
-    def __init__(self, field: str, problem: str) -> None:
+    def __init__(self, field: str, problem: str, expected: str | None = None) -> None:
         super().__init__(problem)
         self.field = field
+        self.expected = expected
+        """What to give instead, when the field's description would offer the rejected value."""
 
 
 # --- value types ---------------------------------------------------------------------------------
@@ -167,6 +168,8 @@ def _check_repository(value: str) -> str:
 
 def _project_dir(value: str) -> str:
     path = PurePosixPath(value)
-    if path.is_absolute() or ".." in path.parts or not (PROJECT_ROOT / path).is_dir():
-        raise ValueError("is not a directory inside the project")
+    if path.is_absolute() or ".." in path.parts:
+        raise ValueError("is outside the project (absolute or with '..')")
+    if not (PROJECT_ROOT / path).is_dir():
+        raise ValueError("does not exist in the project (no such directory)")
     return value
