@@ -93,11 +93,16 @@ def _check_template(directory: Path, template_key: str) -> None:
     declared = parse_cache.declared_variables(directory, config_key=template_key)
     missing = [name for name in template_variables.PROGRAM_VARIABLES if name not in declared]
     if missing:
+        first = missing[0]
+        example = (
+            f'variable "{first}" with type = string and sensitive = true'
+            if first in template_variables.SECRET_VARIABLES
+            else f'variable "{first}" {{ type = string }}'
+        )
         raise ConfigError(
             template_key,
             f"does not declare {', '.join(missing)}, which the program passes",
-            'a variable block for each (see coder-templates/docker-shell/main.tf), e.g. variable "'
-            f'{missing[0]}" {{ type = string }}',
+            f"a variable block for each, e.g. {example} (the shipped templates declare them all)",
         )
     plain = [name for name in template_variables.SECRET_VARIABLES if not declared[name]]
     if plain:
