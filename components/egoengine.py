@@ -3,6 +3,7 @@ templates; images -> templates and devcontainers; everything -> the stack output
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TypedDict
 
 import pulumi
@@ -17,6 +18,8 @@ from components.coder_template import CoderTemplate
 from components.database import Database
 from components.images import BaseImage, ChildImage, devcontainer_document, image_record
 from components.secrets import Secrets
+from components.workspace_hosts import HostImages, HostsIdentity
+from components import workspace_hosts
 from components.settings import PROJECT_ROOT, ContainerDatabase, ResolvedSettings, Settings
 
 REQUIRED_SECRETS = ("database_password", "database_admin_password", "provisioner_psk", "admin_password")
@@ -32,6 +35,9 @@ def needed_secrets(settings: Settings) -> tuple[str, ...]:
 class EgoEngineArgs(TypedDict):
     resolved: ResolvedSettings
     onepassword_provider: NotRequired[pulumi.ProviderResource]
+    tls_provider: NotRequired[pulumi.ProviderResource]
+    deploy_ssh_dir: NotRequired[Path]
+    """Generates the workspace hosts' SSH key (needed when ``egoengine:hosts`` is not empty)."""
 
 
 class EgoEngine(pulumi.ComponentResource):
@@ -101,6 +107,9 @@ class EgoEngine(pulumi.ComponentResource):
         }
         if network is not None:
             coder_args["network_name"] = network.name
+        identity = self._hosts_identity(name, settings, args)
+        if identity is not None:
+            coder_args["uploads"] = identity.coder_uploads
         coder = CoderServer(
             f"{name}-coder",
             coder_args,  # type: ignore[arg-type]
@@ -124,6 +133,10 @@ class EgoEngine(pulumi.ComponentResource):
 
         image_refs = self._images(name, settings, secret)
         templates = self._templates(name, settings, secret, coder, admin, image_refs)
+        host_outputs: dict[str, pulumi.Output] = {}
+        if identity is not None:
+            self._host_images(name, settings, identity, image_refs)
+            host_outputs["hostsPublicKey"] = identity.public_key
 
         self.outputs = {
             "coderAccessUrl": coder.access_url,
@@ -144,6 +157,7 @@ class EgoEngine(pulumi.ComponentResource):
                     for n, r in image_refs.items()
                 }
             ),
+            **host_outputs,
         }
         # Secrets resolved only to prove they are readable (e.g. the Codex auth.json the
         # workspaces read): awaited here so an unreadable 1Password item fails the preview.
@@ -204,6 +218,7 @@ class EgoEngine(pulumi.ComponentResource):
                 template_variables.WORKSPACE_IMAGE: image_refs[image],
                 template_variables.WORKSPACE_USER: settings.images.base.user,
                 template_variables.DOCKER_SOCKET: settings.engine.host,
+                **workspace_hosts.template_variables(settings.hosts),
             }
             args: dict = {
                 "url": coder.internal_url,
@@ -237,3 +252,45 @@ class EgoEngine(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[admin]),
             )
         return templates
+
+    def _hosts_identity(
+        self, name: str, settings: Settings, args: EgoEngineArgs
+    ) -> HostsIdentity | None:
+        """Coder's SSH identity for ``egoengine:hosts`` (none without remote hosts)."""
+        if not settings.hosts:
+            return None
+        identity_args: dict = {
+            "hosts": settings.hosts,
+            "key_source": settings.secrets.source("hosts_ssh_key"),
+            "deploy_ssh_dir": args.get("deploy_ssh_dir") or workspace_hosts.deploy_ssh_dir(settings.stack),
+            "tls_provider": args["tls_provider"],
+        }
+        if "onepassword_provider" in args:
+            identity_args["onepassword_provider"] = args["onepassword_provider"]
+        return HostsIdentity(
+            f"{name}-hosts-identity",
+            identity_args,  # type: ignore[arg-type]
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _host_images(
+        self,
+        name: str,
+        settings: Settings,
+        identity: HostsIdentity,
+        image_refs: dict[str, pulumi.Output[str]],
+    ) -> dict[str, HostImages]:
+        """Each host pulls the images its workspaces start from, before the first workspace."""
+        used = workspace_hosts.workspace_images(settings)
+        return {
+            host.name: HostImages(
+                f"{name}-host-{host.name}",
+                {
+                    "host": host,
+                    "images": {image: image_refs[image] for image in used},
+                    "ssh_options": identity.deploy_ssh_options,
+                },
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for host in settings.hosts
+        }

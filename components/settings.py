@@ -25,6 +25,8 @@ from pydantic.alias_generators import to_camel
 from components.errors import ConfigError
 from components import image_build
 from components.image_build import PinnedRef
+from components import hosts_settings
+from components.hosts_settings import HostSettings
 
 NAMESPACE = "egoengine"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -350,6 +352,7 @@ class SecretsSettings(_Model):
     op_service_account_token: str = Field("none", description=_SECRET_DESC)
     codex_auth: str = Field("none", description=_SECRET_DESC)
     registry_password: str = Field("none", description=_SECRET_DESC)
+    hosts_ssh_key: str = Field("generate", description="generate, config:<key> or op://vault/item/[section/]field")
 
     @field_validator("*")
     @classmethod
@@ -642,6 +645,7 @@ class Settings(_Model):
     admin: AdminSettings = AdminSettings()
     images: ImagesSettings = Field(..., description="an object with at least base.tag (see the README)")
     templates: TemplatesSettings = TemplatesSettings()
+    hosts: list[HostSettings] = Field(default_factory=list, description="a list of workspace hosts (see the README)")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Settings":
@@ -710,7 +714,7 @@ class ResolvedSettings:
 
 # --- loading -------------------------------------------------------------------------------------
 
-_TOP_LEVEL_KEYS = ("engine", "coder", "database", "backup", "secrets", "admin", "images", "templates")
+_TOP_LEVEL_KEYS = ("engine", "coder", "database", "backup", "secrets", "admin", "images", "templates", "hosts")
 
 
 def _camel_path(loc: tuple[Any, ...]) -> str:
@@ -732,6 +736,8 @@ def _describe(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
     current: Any = model
     description = "a value as documented in the README's configuration reference"
     for part in loc:
+        if isinstance(part, int):
+            continue  # a list index: the item's model is already current
         if isinstance(current, type) and issubclass(current, BaseModel):
             field = current.model_fields.get(str(part)) or next(
                 (f for f in current.model_fields.values() if f.alias == part), None
@@ -780,6 +786,7 @@ def parse_settings(stack: str, values: Mapping[str, Any]) -> Settings:
         raise ConfigError(key, problem, _describe(Settings, loc)) from None
     settings.images.check_children()
     settings.templates.check_variables()
+    hosts_settings.check(settings)
     return settings
 
 

@@ -20,7 +20,17 @@ DOCKER_SOCKET = "docker_socket"
 OP_SERVICE_ACCOUNT_TOKEN = "op_service_account_token"
 """1Password service-account token handed to workspaces (sensitive; empty disables the Codex step)."""
 
-PLAIN_VARIABLES: tuple[str, ...] = (WORKSPACE_IMAGE, WORKSPACE_USER, DOCKER_SOCKET)
+WORKSPACE_HOSTS = "workspace_hosts"
+"""JSON list of the remote hosts (``name``, ``uri``, ``gpus``, ``description``); ``[]`` for none."""
+
+HOSTS_IDENTITY_FILE = "hosts_identity_file"
+"""Path of the hosts' SSH private key inside the Coder container."""
+
+HOSTS_KNOWN_HOSTS_FILE = "hosts_known_hosts_file"
+"""Path of the ``known_hosts`` built from the pinned host keys, inside the Coder container."""
+
+HOST_VARIABLES: tuple[str, ...] = (WORKSPACE_HOSTS, HOSTS_IDENTITY_FILE, HOSTS_KNOWN_HOSTS_FILE)
+PLAIN_VARIABLES: tuple[str, ...] = (WORKSPACE_IMAGE, WORKSPACE_USER, DOCKER_SOCKET, *HOST_VARIABLES)
 SECRET_VARIABLES: tuple[str, ...] = (OP_SERVICE_ACCOUNT_TOKEN,)
 PROGRAM_VARIABLES: tuple[str, ...] = PLAIN_VARIABLES + SECRET_VARIABLES
 

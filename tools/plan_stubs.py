@@ -22,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from components import settings as cfg
@@ -179,14 +181,16 @@ def run_with_config(
     ``ProgramFailed`` for any other failure of the program.
     """
     host = host_facts(socket_gid)
-    return mock_engine.run(
-        lambda: build(cfg.load(host)),
-        stack=stack,
-        config=config,
-        secret_keys=secret_keys,
-        preview=preview,
-        stubs=stubs if stubs is not None else stubs_for(config),
-    )
+    # The program writes the workspace hosts' key files for ssh; offline they go nowhere lasting.
+    with tempfile.TemporaryDirectory(prefix="egoengine-plan-ssh-") as ssh_dir:
+        return mock_engine.run(
+            lambda: build(cfg.load(host), deploy_ssh_dir=Path(ssh_dir)),
+            stack=stack,
+            config=config,
+            secret_keys=secret_keys,
+            preview=preview,
+            stubs=stubs if stubs is not None else stubs_for(config),
+        )
 
 
 def run_stack_offline(

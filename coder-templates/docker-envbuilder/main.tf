@@ -91,8 +91,9 @@ variable "cache_repo_docker_config_path" {
 provider "coder" {}
 
 provider "docker" {
-  # null keeps the provider's own default when the stack passes no socket.
-  host = var.docker_socket != "" ? var.docker_socket : null
+  # A remote workspace host (hosts.tf) over ssh://; else the stack's socket (null: the default).
+  host     = local.on_remote_host ? local.workspace_host.uri : (var.docker_socket != "" ? var.docker_socket : null)
+  ssh_opts = local.host_ssh_opts
 }
 
 provider "envbuilder" {}
@@ -157,8 +158,9 @@ locals {
     # The clone lives in the persistent home, so work in progress survives a restart.
     ENVBUILDER_WORKSPACE_BASE_DIR = "${local.home_dir}/workspaces"
     CODER_AGENT_TOKEN             = coder_agent.main.token
-    CODER_AGENT_URL               = replace(data.coder_workspace.me.access_url, "/localhost|127\\.0\\.0\\.1/", "host.docker.internal")
-    ENVBUILDER_INIT_SCRIPT        = replace(coder_agent.main.init_script, "/localhost|127\\.0\\.0\\.1/", "host.docker.internal")
+    # On a remote workspace host (hosts.tf) the agent uses the access URL as it is.
+    CODER_AGENT_URL        = local.on_remote_host ? data.coder_workspace.me.access_url : replace(data.coder_workspace.me.access_url, "/localhost|127\\.0\\.0\\.1/", "host.docker.internal")
+    ENVBUILDER_INIT_SCRIPT = local.on_remote_host ? coder_agent.main.init_script : replace(coder_agent.main.init_script, "/localhost|127\\.0\\.0\\.1/", "host.docker.internal")
   }
   # The docker provider wants KEY=VALUE strings; unset options are left out.
   docker_env = [for k, v in local.envbuilder_env : "${k}=${v}" if v != ""]
@@ -263,6 +265,7 @@ resource "docker_container" "workspace" {
   image    = var.cache_repo == "" ? docker_image.devcontainer_builder.image_id : envbuilder_cached_image.cached[0].image
   name     = local.container_name
   hostname = data.coder_workspace.me.name
+  gpus     = local.host_gpus
   # No `user` here: Envbuilder must start as root to build, then drops to the image's user
   # (the devcontainer's containerUser, or the fallback image's USER) before running the agent.
   env = var.cache_repo == "" ? local.docker_env : envbuilder_cached_image.cached[0].env

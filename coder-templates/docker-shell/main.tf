@@ -64,8 +64,9 @@ variable "entrypoint_shell" {
 provider "coder" {}
 
 provider "docker" {
-  # null keeps the provider's own default when the stack passes no socket.
-  host = var.docker_socket != "" ? var.docker_socket : null
+  # A remote workspace host (hosts.tf) over ssh://; else the stack's socket (null: the default).
+  host     = local.on_remote_host ? local.workspace_host.uri : (var.docker_socket != "" ? var.docker_socket : null)
+  ssh_opts = local.host_ssh_opts
 }
 
 data "coder_provisioner" "me" {}
@@ -96,8 +97,9 @@ locals {
   # `docker inspect` shows), and only when the stack set one.
   op_env = var.op_service_account_token == "" ? {} : { OP_SERVICE_ACCOUNT_TOKEN = var.op_service_account_token }
 
-  # The workspace container reaches a loopback access URL through the engine's host gateway.
-  agent_init_script = replace(coder_agent.main.init_script, "/localhost|127\\.0\\.0\\.1/", "host.docker.internal")
+  # The workspace container reaches a loopback access URL through the engine's host gateway;
+  # on a remote host the agent uses the access URL as it is.
+  agent_init_script = local.on_remote_host ? coder_agent.main.init_script : replace(coder_agent.main.init_script, "/localhost|127\\.0\\.0\\.1/", "host.docker.internal")
 }
 
 resource "coder_agent" "main" {
@@ -190,6 +192,7 @@ resource "docker_container" "workspace" {
   image    = docker_image.workspace.image_id
   name     = local.container_name
   hostname = data.coder_workspace.me.name
+  gpus     = local.host_gpus
   # The agent runs as the image's user, never root.
   user = var.workspace_user
   # Login shell so the image's profile (PATH, ~/.env.local) applies to the agent.

@@ -172,10 +172,13 @@ class Template:
 @functools.cache
 def load_template(name: str) -> Template:
     directory = TEMPLATES_ROOT / name
-    main_tf = directory / "main.tf"
-    source = main_tf.read_text(encoding="utf-8")
-    with main_tf.open(encoding="utf-8") as handle:
-        document = _normalise(hcl2.load(handle, serialization_options=_HCL_OPTIONS))
+    # Terraform reads every *.tf of the directory as one module (main.tf, hosts.tf).
+    source, document = "", {}
+    for tf in sorted(directory.glob("*.tf")):
+        source += tf.read_text(encoding="utf-8")
+        with tf.open(encoding="utf-8") as handle:
+            for key, blocks in _normalise(hcl2.load(handle, serialization_options=_HCL_OPTIONS)).items():
+                document[key] = [*document.get(key, []), *blocks] if isinstance(blocks, list) else blocks
     return Template(name=name, directory=directory, source=source, document=document)
 
 
@@ -200,6 +203,12 @@ def validation_accepts(condition: str, variable: str, value: str) -> bool:
         elif match := re.fullmatch(rf"(!?)can\(regex\({HCL_STRING},\s*{ref}\)\)", clause):
             found = re.search(json.loads(match[2]), value) is not None
             accepted &= (not found) if match[1] else found
+        elif match := re.fullmatch(rf"can\(\[for h in jsondecode\({ref}\)\s*:\s*regex\({HCL_STRING},\s*h\.uri\)\]\)", clause):
+            try:
+                items = json.loads(value)
+                accepted &= all(re.search(json.loads(match[1]), item["uri"]) for item in items)
+            except (ValueError, TypeError, KeyError):
+                accepted = False
         else:
             pytest.fail(f"validation clause {clause!r} of var.{variable} is not understood by this test")
     return accepted
@@ -384,6 +393,8 @@ def test_loopback_access_url_is_rewritten_to_the_host_gateway(template_name: str
     template = load_template(template_name)
     _, container = template.only_resource("docker_container")
     assert {"host": "host.docker.internal", "ip": "host-gateway"} in container["host"]
+    # On a remote workspace host (hosts.tf) the agent uses the access URL unchanged.
+    remote_first = "local.on_remote_host?{raw}:{rewritten}"
     if template_name == "docker-shell":
         init_script = template.locals["agent_init_script"]
         assert expression(container["entrypoint"][-1]) == "local.agent_init_script"
@@ -391,10 +402,14 @@ def test_loopback_access_url_is_rewritten_to_the_host_gateway(template_name: str
         envbuilder_env = template.locals["envbuilder_env"]
         init_script = envbuilder_env["ENVBUILDER_INIT_SCRIPT"]
         agent_url = _compact(expression(envbuilder_env["CODER_AGENT_URL"]))
-        assert agent_url == _compact(
-            LOOPBACK_REWRITE.replace("coder_agent.main.init_script", "data.coder_workspace.me.access_url")
+        access_url = "data.coder_workspace.me.access_url"
+        assert agent_url == remote_first.format(
+            raw=access_url,
+            rewritten=_compact(LOOPBACK_REWRITE.replace("coder_agent.main.init_script", access_url)),
         )
-    assert _compact(expression(init_script)) == _compact(LOOPBACK_REWRITE)
+    assert _compact(expression(init_script)) == remote_first.format(
+        raw="coder_agent.main.init_script", rewritten=_compact(LOOPBACK_REWRITE)
+    )
 
 
 @templates

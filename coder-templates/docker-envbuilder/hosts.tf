@@ -1,0 +1,66 @@
+# Workspace hosts (egoengine:hosts; kept byte-identical in every template directory). The user
+# picks the host once: a workspace's home volume lives on its host, so the choice is immutable.
+# "local" is the engine next to the Coder server; the others are reached over ssh:// with the key
+# and known_hosts the stack mounts into the Coder container (only the pinned host keys count).
+
+variable "workspace_hosts" {
+  description = "JSON list of remote hosts [{name, uri, gpus, description}] (set by the stack); [] for none."
+  type        = string
+  default     = "[]"
+
+  validation {
+    condition     = can([for h in jsondecode(var.workspace_hosts) : regex("^ssh://", h.uri)])
+    error_message = "workspace_hosts must be a JSON list of hosts whose uri is ssh://user@host[:port]."
+  }
+}
+
+variable "hosts_identity_file" {
+  description = "Path of the hosts' SSH private key inside the Coder container (set by the stack)."
+  type        = string
+  default     = ""
+}
+
+variable "hosts_known_hosts_file" {
+  description = "Path of the known_hosts built from the pinned host keys inside the Coder container (set by the stack)."
+  type        = string
+  default     = ""
+}
+
+locals {
+  workspace_hosts = concat(
+    [{ name = "local", uri = "", gpus = false, description = "The engine next to the Coder server." }],
+    [for h in jsondecode(var.workspace_hosts) : { name = h.name, uri = h.uri, gpus = h.gpus, description = h.description }],
+  )
+  workspace_host = one([for h in local.workspace_hosts : h if h.name == data.coder_parameter.workspace_host.value])
+  on_remote_host = local.workspace_host.uri != ""
+  # ssh flags for `docker system dial-stdio`: no prompt, no learned keys, only our identity.
+  host_ssh_opts = local.on_remote_host ? [
+    "-o", "StrictHostKeyChecking=yes",
+    "-o", "UserKnownHostsFile=${var.hosts_known_hosts_file}",
+    "-o", "GlobalKnownHostsFile=/dev/null",
+    "-o", "IdentitiesOnly=yes",
+    "-o", "BatchMode=yes",
+    "-i", var.hosts_identity_file,
+  ] : []
+  # GPU hosts run Docker Engine with the NVIDIA container toolkit.
+  host_gpus = local.workspace_host.gpus ? "all" : null
+}
+
+data "coder_parameter" "workspace_host" {
+  name         = "workspace_host"
+  display_name = "Workspace host"
+  description  = "Where the workspace runs. Its home volume stays on that host, so this cannot change after creation."
+  type         = "string"
+  mutable      = false
+  default      = "local"
+  order        = 0
+
+  dynamic "option" {
+    for_each = local.workspace_hosts
+    content {
+      name        = option.value.gpus ? "${option.value.name} (GPU)" : option.value.name
+      value       = option.value.name
+      description = option.value.description != "" ? option.value.description : null
+    }
+  }
+}
