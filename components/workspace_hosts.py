@@ -23,7 +23,7 @@ from typing_extensions import NotRequired
 from components import settings as cfg
 from components import template_variables as tv
 from components.errors import ConfigError
-from components.hosts_settings import HostSettings, known_hosts
+from components.settings.hosts import HostSettings, known_hosts
 from components.secrets import read_onepassword
 
 KEY_CONFIG_KEY = f"{cfg.NAMESPACE}:secrets.hostsSshKey"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from components.errors import ConfigError
-from components.hosts_settings import known_hosts
+from components.settings.hosts import known_hosts
 from components.settings import parse_settings
 from tests.hosts.keys import HOST_KEY, OTHER_HOST_KEY
 from tests.unit.test_bad_input import assert_clean

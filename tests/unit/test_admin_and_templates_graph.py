@@ -96,7 +96,9 @@ def test_a_changed_template_file_changes_only_that_templates_hash(tmp_path, monk
 
     project = tmp_path / "project"
     shutil.copytree(cfg.PROJECT_ROOT / "coder-templates", project / "coder-templates")
-    monkeypatch.setattr(cfg, "PROJECT_ROOT", project)
+    from components.settings import values
+
+    monkeypatch.setattr(values, "PROJECT_ROOT", project)
     import components.egoengine as egoengine
 
     monkeypatch.setattr(egoengine, "PROJECT_ROOT", project)

@@ -1,8 +1,7 @@
 """``egoengine:hosts``: the remote Docker hosts workspaces may run on, reached over SSH.
 
 Each host is ``ssh://user@host[:port]`` with its pinned public host key; the local engine is the
-implicit host ``local``. Kept apart from ``components/settings.py`` (which holds one field line for
-it) so the host rules live in one module. Error messages never echo a key's base64 body.
+implicit host ``local``. Error messages never echo a key's base64 body.
 """
 
 from __future__ import annotations
@@ -15,15 +14,15 @@ import struct
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator
 
 from components.errors import ConfigError
+from components.settings.values import _Model
 
 if TYPE_CHECKING:
-    from components.settings import Settings
+    from components.settings.model import Settings
 
-LOCAL_HOST = "local"
+LOCAL_HOST_NAME = "local"
 """The implicit host: the engine the Coder server itself uses (``egoengine:engine.host``)."""
 
 HOST_KEY_TYPES = (
@@ -40,11 +39,7 @@ _SSH_USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 _SSH_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 
 
-class HostSettings(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, alias_generator=to_camel
-    )
-
+class HostSettings(_Model):
     name: str = Field(..., description="a lower-case host name [a-z0-9-], e.g. gpu-box (not 'local')")
     uri: str = Field(..., description="ssh://user@host[:port], e.g. ssh://coder@gpu-box.lan")
     host_key: str = Field(
@@ -58,7 +53,7 @@ class HostSettings(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if value == LOCAL_HOST:
+        if value == LOCAL_HOST_NAME:
             raise ValueError("is 'local', the name of the implicit local engine")
         if not _HOST_NAME.match(value):
             raise ValueError("is not a lower-case name of letters, digits and dashes")

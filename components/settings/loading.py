@@ -1,0 +1,130 @@
+"""Reading the stack's config: the only module that reads ``pulumi.Config``."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pydantic import ValidationError
+
+from components.errors import ConfigError
+from components.settings import hosts
+from components.settings.messages import config_error
+from components.settings.model import Settings
+from components.settings.values import NAMESPACE
+
+# --- host facts ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """Read-only facts about the deploy machine (injected so tests and the offline plan can stub)."""
+
+    socket_gid: Callable[[str], int | None]
+
+
+def _stat_socket_gid(path: str) -> int | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_gid if stat.S_ISSOCK(info.st_mode) else None
+
+
+LOCAL_HOST = HostFacts(socket_gid=_stat_socket_gid)
+
+
+@dataclass(frozen=True)
+class ResolvedSettings:
+    """Settings plus what was looked up on the host."""
+
+    settings: Settings
+    socket_gid: int | None
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+_TOP_LEVEL_KEYS = ("engine", "coder", "database", "backup", "secrets", "admin", "images", "templates", "hosts")
+
+
+def parse_settings(stack: str, values: Mapping[str, Any]) -> Settings:
+    """Validate raw config objects (``{"coder": {...}, ...}``) into ``Settings``.
+
+    Raises ``ConfigError`` naming the first bad key.
+    """
+    try:
+        settings = Settings.model_validate({"stack": stack, **values})
+    except ValidationError as exc:
+        raise config_error(exc, Settings) from None
+    settings.images.check_children()
+    settings.templates.check_variables()
+    hosts.check(settings)
+    return settings
+
+
+def resolve_host_facts(settings: Settings, host: HostFacts) -> ResolvedSettings:
+    gid = settings.engine.socket_gid
+    if gid is None and settings.engine.socket_path is not None:
+        gid = host.socket_gid(settings.engine.socket_path)
+        if gid is None:
+            raise ConfigError(
+                f"{NAMESPACE}:engine.socketGid",
+                f"is not set and the engine socket {settings.engine.socket_path} cannot be found here",
+                "the numeric group id owning the engine socket, or a reachable "
+                "egoengine:engine.host (is Docker or Podman running?)",
+            )
+    if gid is None:
+        raise ConfigError(
+            f"{NAMESPACE}:engine.socketGid",
+            "is required for a remote engine",
+            "the numeric group id owning the engine socket on that host",
+        )
+    return ResolvedSettings(settings, gid)
+
+
+def load(host: HostFacts = LOCAL_HOST) -> ResolvedSettings:
+    """Read this stack's config through ``pulumi.Config`` and validate it."""
+    config = pulumi.Config(NAMESPACE)
+    values: dict[str, Any] = {}
+    for key in _TOP_LEVEL_KEYS:
+        try:
+            value = config.get_object(key)
+        except (ValueError, pulumi.ConfigTypeError):
+            # Pulumi's own message echoes the value, which may be a misplaced secret.
+            raise ConfigError(
+                f"{NAMESPACE}:{key}", "is not valid YAML/JSON", "an object (see the README)"
+            ) from None
+        if value is not None:
+            values[key] = value
+    return resolve_host_facts(parse_settings(pulumi.get_stack(), values), host)
+
+
+def config_secret(key: str, *, referenced_by: str) -> pulumi.Output[str]:
+    """A ``egoengine:<key>`` config secret, named by a ``config:<key>`` secret source."""
+    value = pulumi.Config(NAMESPACE).get_secret(key)
+    if value is None:
+        raise ConfigError(
+            f"{NAMESPACE}:{key}",
+            f"is not set (it is named by {referenced_by})",
+            f"a secret: pulumi config set --secret {NAMESPACE}:{key} <value>",
+        )
+    return value
+
+
+def onepassword_token() -> pulumi.Output[str] | None:
+    """The 1Password service-account token: the provider's own config secret, or ``None`` when
+    ``OP_SERVICE_ACCOUNT_TOKEN`` is set in the deploy's environment (as in CI), which the provider
+    SDK then reads itself and keeps as a secret input."""
+    value = pulumi.Config("onepassword").get_secret("serviceAccountToken")
+    if value is None and not os.environ.get("OP_SERVICE_ACCOUNT_TOKEN"):
+        raise ConfigError(
+            "onepassword:serviceAccountToken",
+            "is not set (nor OP_SERVICE_ACCOUNT_TOKEN) but a secret source uses op://",
+            "a service-account token: pulumi config set --secret onepassword:serviceAccountToken "
+            "<token>, or OP_SERVICE_ACCOUNT_TOKEN in the deploy's environment",
+        )
+    return value

@@ -1,0 +1,72 @@
+"""The top ``Settings`` model and the checks that span several objects."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from components.settings.admin import AdminSettings
+from components.settings.database import (
+    BackupSettings,
+    ContainerDatabase,
+    DatabaseSettings,
+    ExternalDatabase,
+)
+from components.settings.engine import CoderSettings, EngineSettings
+from components.settings.images import ImagesSettings
+from components.settings.secrets import SecretsSettings
+from components.settings.hosts import HostSettings
+from components.settings.templates import TemplatesSettings
+from components.settings.values import _FieldError, _Model
+
+
+class Settings(_Model):
+    """Everything the program reads from a stack's configuration."""
+
+    stack: str
+    engine: EngineSettings = EngineSettings()
+    coder: CoderSettings
+    database: DatabaseSettings = Field(
+        default_factory=lambda: ContainerDatabase(mode="container"),
+        description="mode: container or external",
+    )
+    backup: BackupSettings = BackupSettings()
+    secrets: SecretsSettings = SecretsSettings()
+    admin: AdminSettings = AdminSettings()
+    images: ImagesSettings = Field(..., description="an object with at least base.tag (see the README)")
+    templates: TemplatesSettings = TemplatesSettings()
+    hosts: list[HostSettings] = Field(default_factory=list, description="a list of workspace hosts (see the README)")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "Settings":
+        local_engine = self.engine.socket_path is not None
+        if isinstance(self.database, ContainerDatabase):
+            if not local_engine:
+                # The provider and pg_dump reach the container on this machine's loopback port.
+                raise _FieldError("database.mode", "is container but the engine is not local (unix://)")
+            if self.database.sslmode != "disable":
+                raise _FieldError("database.sslmode", "must be disable: the postgres image serves no TLS")
+        if self.images.children and self.engine.host.startswith("ssh://"):
+            raise _FieldError("engine.host", "is ssh://, which child image builds cannot use")
+        known_images = {"base", *(child.name for child in self.images.children)}
+        if self.templates.workspace_image not in known_images:
+            raise _FieldError("templates.workspaceImage", "names no configured image")
+        discovered = self.templates.discover()
+        for name, override in self.templates.overrides.items():
+            if name not in discovered:
+                raise _FieldError(f"templates.overrides.{name}", "names no template directory")
+            if override.workspace_image not in (None, *known_images):
+                raise _FieldError(
+                    f"templates.overrides.{name}.workspaceImage", "names no configured image"
+                )
+        if isinstance(self.database, ExternalDatabase):
+            if self.secrets.database_admin_password.startswith("generate"):
+                raise _FieldError(
+                    "secrets.databaseAdminPassword",
+                    "cannot be generated for an external server (its admin password already exists)",
+                )
+        return self
+
+    @property
+    def name_prefix(self) -> str:
+        """Prefix of engine-visible names (containers, volumes), stable per stack."""
+        return f"egoengine-{self.stack}"

@@ -1,0 +1,87 @@
+"""The Coder templates: where they live and per-template overrides."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from components.errors import ConfigError
+from components.settings import values
+from components.settings.values import NAMESPACE, _Model, _project_dir
+
+
+class TemplateOverride(_Model):
+    display_name: str | None = Field(None, description="the template's display name")
+    description: str | None = Field(None, description="up to 127 bytes of UTF-8 (Coder's limit)")
+    icon: str | None = Field(None, description="an icon path or URL, e.g. /icon/docker.png")
+    variables: dict[str, str] = Field(
+        default_factory=dict, description="extra Terraform variables the template declares"
+    )
+    provisioner_tags: dict[str, str] | None = Field(
+        None, description="provisioner tags for this template (default: templates.provisionerTags)"
+    )
+    workspace_image: str | None = Field(
+        None, description="'base' or the name of a child image (default: templates.workspaceImage)"
+    )
+
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str | None) -> str | None:
+        if value is not None and len(value.encode()) > 127:
+            raise ValueError("is longer than 127 bytes")
+        return value
+
+
+class TemplatesSettings(_Model):
+    directory: str = Field(
+        "coder-templates", description="the directory whose subdirectories are Coder templates"
+    )
+    workspace_image: str = Field(
+        "base", description="'base' or the name of a child image, passed as workspace_image"
+    )
+    provisioner_tags: dict[str, str] = Field(
+        default_factory=dict, description="provisioner tags, e.g. {scope: organization}"
+    )
+    import_timeout_seconds: int = Field(
+        600, ge=30, le=7200, description="seconds to wait for a template import, 30..7200"
+    )
+    overrides: dict[str, TemplateOverride] = Field(
+        default_factory=dict, description="per-template settings keyed by directory name"
+    )
+
+    @field_validator("directory")
+    @classmethod
+    def _directory(cls, value: str) -> str:
+        return _project_dir(value)
+
+    def check_variables(self) -> None:
+        """Extra variables must be declared by their template and not be ones the program sets."""
+        from components import template_variables
+
+        for name, override in self.overrides.items():
+            declared = template_variables.declared_variables(values.PROJECT_ROOT / self.directory / name)
+            for variable in override.variables:
+                key = f"{NAMESPACE}:templates.overrides.{name}.variables.{variable}"
+                if variable in template_variables.PROGRAM_VARIABLES:
+                    raise ConfigError(key, "is set by the program", "a variable the stack does not set")
+                if variable not in declared:
+                    raise ConfigError(
+                        key, f"is not declared by the template {name}", "a variable its main.tf declares"
+                    )
+                if declared[variable]:
+                    raise ConfigError(
+                        key,
+                        "is a sensitive variable and would be stored in plain config",
+                        "a non-sensitive variable (sensitive ones come from egoengine:secrets)",
+                    )
+
+    def discover(self) -> list[str]:
+        """Template names: the subdirectories holding Terraform, sorted."""
+        root = values.PROJECT_ROOT / self.directory
+        return sorted(
+            entry.name
+            for entry in root.iterdir()
+            if entry.is_dir()
+            and not entry.name.startswith(".")
+            and any(entry.glob("*.tf")) | any(entry.glob("*.tf.json"))
+        )
