@@ -1,0 +1,101 @@
+"""Against a real second host (netns + sshd + Debian docker CLI + its own Podman): the hosts check,
+a wrong pinned key, a pull into that host's store only, and a workspace-like container started
+through ``DOCKER_HOST=ssh://`` with the mounted-style known_hosts and key."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.hosts.keys import OTHER_HOST_KEY
+from tests.hosts.second_host import SecondHost
+from tools.mock_engine import PROJECT_DIR
+
+pytestmark = pytest.mark.integration
+
+
+def stack_file(tmp_path: Path, host: SecondHost, host_key: str, gpus: bool = False) -> Path:
+    document = yaml.safe_load((PROJECT_DIR / "Pulumi.vermissian.yaml").read_text())
+    document["config"]["egoengine:hosts"] = [
+        {"name": "second", "uri": host.uri, "hostKey": host_key, "gpus": gpus, "description": "test netns"}
+    ]
+    path = tmp_path / "Pulumi.hosts-test.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def run_check(stack: Path, host: SecondHost, image: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.hosts", "check", "hosts-test", "--stack-file", str(stack),
+         "--identity", str(host.identity_file), "--image", image, "--timeout", "60"],
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300, check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(host.directory)},
+    )
+
+
+def test_hosts_check_passes_and_pulls_into_the_hosts_store_only(
+    second_host: SecondHost, remote_image: str, tmp_path: Path
+) -> None:
+    repo = remote_image.split("@")[0].rsplit(":", 1)[0]
+    assert repo not in second_host.podman("images", "--format", "{{.Repository}}")
+    done = run_check(stack_file(tmp_path, second_host, second_host.host_key_line), second_host, remote_image)
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [line.split(": ")[1] for line in lines] == [
+        "ssh", "docker version over ssh://", "socket permissions", "pull from the registry"
+    ]
+    assert all(": ok (" in line for line in lines), lines
+    assert "server 4." in lines[1], "the host's own Podman answered"
+    # Pinned by digest, in the host's store; this machine has no engine holding it.
+    digests = second_host.podman("images", "--digests", "--format", "{{.Repository}}@{{.Digest}}")
+    assert f"{repo}@{remote_image.split('@')[1]}" in digests.split()
+    default_store = subprocess.run(["podman", "images", "--format", "{{.Repository}}"], capture_output=True, text=True, check=False)
+    assert repo not in default_store.stdout, "pulled on the second host, not here"
+
+
+def test_a_wrong_pinned_key_fails_clearly(second_host: SecondHost, remote_image: str, tmp_path: Path) -> None:
+    done = run_check(stack_file(tmp_path, second_host, OTHER_HOST_KEY), second_host, remote_image)
+    assert done.returncode == 1
+    (line,) = done.stdout.splitlines()
+    assert line.startswith("second: ssh: FAIL (the host's key is not the pinned egoengine:hosts hostKey); fix: ")
+    assert "Traceback" not in done.stderr
+
+
+def test_a_gpu_host_without_the_nvidia_runtime_fails_its_gpu_check(
+    second_host: SecondHost, remote_image: str, tmp_path: Path
+) -> None:
+    done = run_check(stack_file(tmp_path, second_host, second_host.host_key_line, gpus=True), second_host, remote_image)
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[-1].startswith("second: GPU runtime: FAIL (no nvidia runtime in docker info); fix: ")
+
+
+def test_a_workspace_like_container_runs_there_through_ssh(second_host: SecondHost, remote_image: str) -> None:
+    # As coder-templates/docker-shell configures a workspace: the pinned image, the image's user,
+    # a login-shell entrypoint running the agent script, only the agent token in env, the home on
+    # a named volume, the coder.* labels.
+    volume = "coder-ws-test-home"
+    assert second_host.docker("volume", "create", volume).returncode == 0
+    try:
+        done = second_host.docker(
+            "run", "--name", "coder-test-ws", "--hostname", "ws", "--user", "1000",
+            "--env", "CODER_AGENT_TOKEN=test-token", "--volume", f"{volume}:/home/joshsymonds",
+            "--label", "coder.workspace_id=ws-1", "--label", "coder.owner=tester",
+            "--add-host", "host.docker.internal:host-gateway",
+            "--entrypoint", "/usr/bin/env", remote_image,
+            "sh", "-lc", 'echo "agent as $(id -u) token=$CODER_AGENT_TOKEN"; touch "$HOME/.persisted" && echo home-ok',
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split("\n")[:2] == ["agent as 1000 token=test-token", "home-ok"]
+        inspected = json.loads(second_host.docker("inspect", "coder-test-ws").stdout)[0]
+        assert inspected["Config"]["Labels"]["coder.workspace_id"] == "ws-1"
+        assert inspected["Config"]["User"] == "1000"
+        # It ran on the second host: its own Podman has the container.
+        assert "coder-test-ws" in second_host.podman("ps", "-a", "--format", "{{.Names}}")
+    finally:
+        second_host.docker("rm", "-f", "coder-test-ws")
+        second_host.docker("volume", "rm", "-f", volume)
