@@ -4,14 +4,19 @@ through ``DOCKER_HOST=ssh://`` with the mounted-style known_hosts and key."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
+from components.settings import HostSettings
+from components.settings.hosts import known_hosts
 from tests.hosts.keys import OTHER_HOST_KEY
 from tests.hosts.second_host import SecondHost
 from tools.mock_engine import PROJECT_DIR
@@ -74,14 +79,25 @@ def test_a_gpu_host_without_the_nvidia_runtime_fails_its_gpu_check(
     assert done.stdout.splitlines()[-1].startswith("second: GPU runtime: FAIL (no nvidia runtime in docker info); fix: ")
 
 
-def test_a_workspace_like_container_runs_there_through_ssh(second_host: SecondHost, remote_image: str) -> None:
+def test_a_workspace_like_container_runs_there_through_ssh(
+    second_host: SecondHost, remote_image: str, tmp_path: Path
+) -> None:
+    # The known_hosts exactly as the stack mounts it into Coder, built from the host's settings.
+    host = HostSettings(name="second", uri=second_host.uri, host_key=second_host.host_key_line)
+    mounted_known_hosts = tmp_path / "known_hosts"
+    mounted_known_hosts.write_text(known_hosts([host]))
+    mounted_known_hosts.chmod(0o600)
+
+    def docker(*args: str) -> subprocess.CompletedProcess[str]:
+        return second_host.docker(*args, known_hosts_file=mounted_known_hosts)
+
     # As coder-templates/docker-shell configures a workspace: the pinned image, the image's user,
     # a login-shell entrypoint running the agent script, only the agent token in env, the home on
-    # a named volume, the coder.* labels.
+    # a named volume, the host gateway entry, the coder.* labels.
     volume = "coder-ws-test-home"
-    assert second_host.docker("volume", "create", volume).returncode == 0
+    assert docker("volume", "create", volume).returncode == 0
     try:
-        done = second_host.docker(
+        done = docker(
             "run", "--name", "coder-test-ws", "--hostname", "ws", "--user", "1000",
             "--env", "CODER_AGENT_TOKEN=test-token", "--volume", f"{volume}:/home/joshsymonds",
             "--label", "coder.workspace_id=ws-1", "--label", "coder.owner=tester",
@@ -91,7 +107,7 @@ def test_a_workspace_like_container_runs_there_through_ssh(second_host: SecondHo
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.split("\n")[:2] == ["agent as 1000 token=test-token", "home-ok"]
-        inspected = json.loads(second_host.docker("inspect", "coder-test-ws").stdout)[0]
+        inspected = json.loads(docker("inspect", "coder-test-ws").stdout)[0]
         assert inspected["Config"]["Labels"]["coder.workspace_id"] == "ws-1"
         assert inspected["Config"]["User"] == "1000"
         # It ran on the second host: its own Podman has the container.
@@ -99,3 +115,38 @@ def test_a_workspace_like_container_runs_there_through_ssh(second_host: SecondHo
     finally:
         second_host.docker("rm", "-f", "coder-test-ws")
         second_host.docker("volume", "rm", "-f", volume)
+
+
+def test_uploaded_key_files_are_mode_600_and_readable_by_coders_user(second_host: SecondHost, remote_image: str) -> None:
+    """The Coder container's key files, written as the docker provider writes `uploads`: one tar
+    per file put at "/" (kreuzwerker/terraform-provider-docker resource_docker_container_funcs.go),
+    with the mode and the owner the stack declares, then read back as uid 1000 (Coder's user)."""
+    from components.workspace_hosts import CODER_IDENTITY_FILE, CODER_UID
+
+    assert second_host.docker("pull", "--quiet", remote_image).returncode == 0
+    created = second_host.docker(
+        "create", "--name", "coder-upload-test", "--user", CODER_UID, "--entrypoint", "/bin/sh", remote_image,
+        "-c", f'stat -c "%a %u:%g" {CODER_IDENTITY_FILE} && cat {CODER_IDENTITY_FILE}',
+    )
+    assert created.returncode == 0, created.stderr
+    container_id = created.stdout.strip()
+    try:
+        content = b"-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n"
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            header = tarfile.TarInfo(CODER_IDENTITY_FILE)
+            header.size, header.mode = len(content), 0o600
+            header.uid = header.gid = int(CODER_UID)
+            tar.addfile(header, io.BytesIO(content))
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(second_host.podman_socket)), timeout=30) as client:
+            response = client.put(
+                f"http://podman/v1.41/containers/{container_id}/archive", params={"path": "/"}, content=buffer.getvalue()
+            )
+        assert response.status_code == 200, response.text
+        started = second_host.docker("start", "--attach", "coder-upload-test")
+        assert started.returncode == 0, started.stderr
+        mode_and_owner, *key_lines = started.stdout.splitlines()
+        assert mode_and_owner == f"600 {CODER_UID}:{CODER_UID}"
+        assert "\n".join(key_lines) + "\n" == content.decode()
+    finally:
+        second_host.docker("rm", "-f", "coder-upload-test")
