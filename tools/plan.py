@@ -55,7 +55,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from policy import policies
-from tools import mock_engine
+from tools import mock_engine, plan_hosts
 
 EXIT_OK: Final = 0
 EXIT_VIOLATION: Final = 1
@@ -511,6 +511,10 @@ def output_lines(outputs: Mapping[str, mock_engine.OutputValue]) -> list[tuple[s
     return rendered
 
 
+def _registrations(graph: Graph) -> dict[str, mock_engine.Registration]:
+    return {node.urn: node.registration for node in graph.resources if node.registration is not None}
+
+
 def render_text(plan: Plan, all_inputs: bool = False) -> str:
     graph = plan.graph
     parts = [f"Offline plan of stack {graph.stack} ({plan.mode})", "", "Resources:"]
@@ -519,6 +523,7 @@ def render_text(plan: Plan, all_inputs: bool = False) -> str:
     parts += ["  " + line for line in dependency_lines(graph)] or ["  (none)"]
     parts += ["", "Stack outputs:"]
     parts += [f"  {name}: {value}" for name, value in output_lines(plan.outputs)] or ["  (none)"]
+    parts += ["", "Workspace hosts:"] + ["  " + line for line in plan_hosts.host_lines(_registrations(graph))]
     parts += ["", "Look-ups (read-only invokes):"]
     parts += ["  " + lookup for lookup in plan.lookups] or ["  (none)"]
     if plan.logs:
@@ -547,6 +552,7 @@ def render_markdown(plan: Plan, all_inputs: bool = False) -> str:
         parts += [f"| `{name}` | `{_cell(value)}` |" for name, value in outputs]
     else:
         parts.append("_No outputs._")
+    parts += ["", "### Workspace hosts", "", "```text", *plan_hosts.host_lines(_registrations(graph)), "```"]
     parts += ["", "### Look-ups (read-only invokes)", "", "```text"]
     parts += plan.lookups or ["(none)"]
     parts.append("```")

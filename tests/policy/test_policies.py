@@ -642,7 +642,7 @@ def test_stack_with_unknown_labels_is_not_reported_as_missing_a_server() -> None
 
 def test_policy_names_are_unique_and_valid_for_the_engine() -> None:
     names = [policy.name for policy in policies.ALL_POLICIES]
-    assert len(names) == len(set(names)) == 10
+    assert len(names) == len(set(names)) == 11
     assert all(re.fullmatch(r"[a-z0-9-]+", name) and name != "all" for name in names)
 
 
