@@ -31,8 +31,10 @@ locals {
     [{ name = "local", uri = "", gpus = false, description = "The engine next to the Coder server." }],
     [for h in jsondecode(var.workspace_hosts) : { name = h.name, uri = h.uri, gpus = h.gpus, description = h.description }],
   )
+  # null when the workspace's host was removed from egoengine:hosts (see terraform_data below).
   workspace_host = one([for h in local.workspace_hosts : h if h.name == data.coder_parameter.workspace_host.value])
-  on_remote_host = local.workspace_host.uri != ""
+  host_uri       = try(local.workspace_host.uri, "")
+  on_remote_host = local.host_uri != ""
   # ssh flags for `docker system dial-stdio`: no prompt, no learned keys, only our identity.
   host_ssh_opts = local.on_remote_host ? [
     "-o", "StrictHostKeyChecking=yes",
@@ -43,7 +45,7 @@ locals {
     "-i", var.hosts_identity_file,
   ] : []
   # GPU hosts run Docker Engine with the NVIDIA container toolkit.
-  host_gpus = local.workspace_host.gpus ? "all" : null
+  host_gpus = try(local.workspace_host.gpus, false) ? "all" : null
 }
 
 data "coder_parameter" "workspace_host" {
@@ -61,6 +63,17 @@ data "coder_parameter" "workspace_host" {
       name        = option.value.gpus ? "${option.value.name} (GPU)" : option.value.name
       value       = option.value.name
       description = option.value.description != "" ? option.value.description : null
+    }
+  }
+}
+
+# A workspace whose host left egoengine:hosts must not be rebuilt anywhere else (its home volume
+# is on that host): its builds fail here, by name, instead of moving it.
+resource "terraform_data" "workspace_host" {
+  lifecycle {
+    precondition {
+      condition     = local.workspace_host != null
+      error_message = "This workspace's host is no longer configured in egoengine:hosts; put it back, or delete the workspace with `coder delete --orphan` and clean its container and volume on that host by hand."
     }
   }
 }

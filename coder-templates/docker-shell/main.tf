@@ -65,7 +65,7 @@ provider "coder" {}
 
 provider "docker" {
   # A remote workspace host (hosts.tf) over ssh://; else the stack's socket (null: the default).
-  host     = local.on_remote_host ? local.workspace_host.uri : (var.docker_socket != "" ? var.docker_socket : null)
+  host     = local.on_remote_host ? local.host_uri : (var.docker_socket != "" ? var.docker_socket : null)
   ssh_opts = local.host_ssh_opts
 }
 

@@ -45,7 +45,8 @@ def test_the_host_is_an_immutable_parameter_offering_local_and_every_configured_
 def test_the_docker_provider_uses_the_hosts_ssh_uri_with_strict_host_key_checking(name: str) -> None:
     template = load_template(name)
     (provider,) = [p["docker"] for p in template.document["provider"] if "docker" in p]
-    assert provider["host"].startswith("${local.on_remote_host ? local.workspace_host.uri : ")
+    assert provider["host"].startswith("${local.on_remote_host ? local.host_uri : ")
+    assert template.locals["host_uri"] == '${try(local.workspace_host.uri, "")}'
     assert provider["ssh_opts"] == "${local.host_ssh_opts}"
     match = re.fullmatch(r"\$\{local\.on_remote_host \? (\[.*\]) : \[\]\}", template.locals["host_ssh_opts"], re.S)
     assert match, template.locals["host_ssh_opts"]
@@ -63,7 +64,7 @@ def test_the_docker_provider_uses_the_hosts_ssh_uri_with_strict_host_key_checkin
 @templates
 def test_workspaces_on_a_gpu_host_get_all_gpus(name: str) -> None:
     template = load_template(name)
-    assert template.locals["host_gpus"] == '${local.workspace_host.gpus ? "all" : null}'
+    assert template.locals["host_gpus"] == '${try(local.workspace_host.gpus, false) ? "all" : null}'
     _, container = template.only_resource("docker_container")
     assert container["gpus"] == "${local.host_gpus}"
 
@@ -74,3 +75,13 @@ def test_the_host_variables_have_harmless_defaults(name: str) -> None:
     assert variables[template_variables.WORKSPACE_HOSTS]["default"] == "[]"
     for variable in template_variables.HOST_VARIABLES:
         assert variable in variables and not variables[variable].get("sensitive", False)
+
+
+@templates
+def test_a_workspace_whose_host_was_removed_fails_by_name_instead_of_moving(name: str) -> None:
+    template = load_template(name)
+    guard = template.resources("terraform_data")["workspace_host"]
+    (lifecycle,) = guard["lifecycle"]
+    (precondition,) = lifecycle["precondition"]
+    assert precondition["condition"] == "${local.workspace_host != null}"
+    assert "no longer configured in egoengine:hosts" in precondition["error_message"]
