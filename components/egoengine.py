@@ -132,11 +132,12 @@ class EgoEngine(pulumi.ComponentResource):
         )
 
         image_refs = self._images(name, settings, secret)
-        templates = self._templates(name, settings, secret, coder, admin, image_refs)
         host_outputs: dict[str, pulumi.Output] = {}
+        pre_pulls: list[pulumi.Resource] = []
         if identity is not None:
-            self._host_images(name, settings, identity, image_refs)
+            pre_pulls = list(self._host_images(name, settings, identity, image_refs).values())
             host_outputs["hostsPublicKey"] = identity.public_key
+        templates = self._templates(name, settings, secret, coder, admin, image_refs, pre_pulls)
 
         self.outputs = {
             "coderAccessUrl": coder.access_url,
@@ -205,6 +206,7 @@ class EgoEngine(pulumi.ComponentResource):
         coder: CoderServer,
         admin: CoderAdmin,
         image_refs: dict[str, pulumi.Output[str]],
+        pre_pulls: list[pulumi.Resource],
     ) -> dict[str, CoderTemplate]:
         """One template resource per directory under ``templates.directory``."""
         config = settings.templates
@@ -249,7 +251,8 @@ class EgoEngine(pulumi.ComponentResource):
                 f"{name}-template-{template}",
                 args,  # type: ignore[arg-type]
                 # Templates log in with the admin's credentials: the first user must exist.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[admin]),
+                # Workspace hosts hold their images before a template can start a workspace there.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[admin, *pre_pulls]),
             )
         return templates
 

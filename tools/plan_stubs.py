@@ -161,6 +161,11 @@ def stubs_for(config: Mapping[str, str]) -> PermissiveStubs:
     return PermissiveStubs(onepassword_items=onepassword_items(op_references(config)))
 
 
+# The program writes the workspace hosts' key files for ssh; offline they go to one directory per
+# process (the same path on every run, so runs stay comparable), removed when the process ends.
+_OFFLINE_SSH_DIR = tempfile.TemporaryDirectory(prefix="egoengine-plan-ssh-")
+
+
 def host_facts(socket_gid: int | None = PLACEHOLDER_SOCKET_GID) -> cfg.HostFacts:
     """Host facts without a host: the engine socket's group id is the placeholder."""
     return cfg.HostFacts(socket_gid=lambda _path: socket_gid)
@@ -181,16 +186,14 @@ def run_with_config(
     ``ProgramFailed`` for any other failure of the program.
     """
     host = host_facts(socket_gid)
-    # The program writes the workspace hosts' key files for ssh; offline they go nowhere lasting.
-    with tempfile.TemporaryDirectory(prefix="egoengine-plan-ssh-") as ssh_dir:
-        return mock_engine.run(
-            lambda: build(cfg.load(host), deploy_ssh_dir=Path(ssh_dir)),
-            stack=stack,
-            config=config,
-            secret_keys=secret_keys,
-            preview=preview,
-            stubs=stubs if stubs is not None else stubs_for(config),
-        )
+    return mock_engine.run(
+        lambda: build(cfg.load(host), deploy_ssh_dir=Path(_OFFLINE_SSH_DIR.name) / stack),
+        stack=stack,
+        config=config,
+        secret_keys=secret_keys,
+        preview=preview,
+        stubs=stubs if stubs is not None else stubs_for(config),
+    )
 
 
 def run_stack_offline(

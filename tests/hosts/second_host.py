@@ -46,6 +46,8 @@ class SecondHost:
     podman_socket: Path
     registry: str
     """host:port of the plain-HTTP registry on the outer veth address."""
+    no_docker_port: int = 2222
+    """A second sshd on the same host whose sessions find no docker CLI (as on a Podman-only host)."""
 
     @property
     def uri(self) -> str:
@@ -128,6 +130,22 @@ class Processes:
                     process.wait(timeout=5)
 
 
+def _ssh_ready(directory: Path, address: str, port: int) -> Callable[[], bool]:
+    known_hosts = directory / f"known_hosts_{port}"
+    pattern = address if port == 22 else f"[{address}]:{port}"
+    known_hosts.write_text(f"{pattern} {' '.join((directory / 'host_key.pub').read_text().split()[:2])}\n")
+
+    def ready() -> bool:
+        probe = subprocess.run(
+            ["ssh", *ssh_options(str(directory / "client_key"), str(known_hosts)), "-p", str(port),
+             f"{SSH_USER}@{address}", "true"],
+            capture_output=True, timeout=10, check=False,
+        )
+        return probe.returncode == 0
+
+    return ready
+
+
 def start_second_host(directory: Path, processes: Processes, cleanups: list[Callable[[], None]]) -> SecondHost:
     netns, outer, inner = pick_subnet()
     veth = netns.replace("ee13-", "ve13o")
@@ -194,26 +212,20 @@ def start_second_host(directory: Path, processes: Processes, cleanups: list[Call
     known_hosts.write_text(f"{inner} {host_key_line}\n")
     known_hosts.chmod(0o600)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
-    sshd_config = directory / "sshd_config"
-    sshd_config.write_text("\n".join([
-        f"ListenAddress {inner}", "Port 22", f"HostKey {directory / 'host_key'}",
-        f"PidFile {directory / 'sshd.pid'}", f"AuthorizedKeysFile {directory / 'authorized_keys'}",
-        "StrictModes no", "UsePAM no", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
-        "PermitRootLogin prohibit-password",
-        # The remote docker CLI talks to this host's Podman; Debian's CLI comes first on PATH.
-        f"SetEnv DOCKER_HOST=unix://{socket_path} PATH=/usr/bin:/bin:/usr/sbin:/sbin",
-        "",
-    ]))
-
-    def sshd_ready() -> bool:
-        probe = subprocess.run(
-            ["ssh", *ssh_options(str(directory / "client_key"), str(known_hosts)), f"{SSH_USER}@{inner}", "true"],
-            capture_output=True, timeout=10, check=False,
-        )
-        return probe.returncode == 0
-
-    processes.start("sshd", [*enter, "/usr/sbin/sshd", "-D", "-e", "-f", str(sshd_config)],
-                    directory / "sshd.log", os.environ, sshd_ready)
+    # Port 22: the remote docker CLI talks to this host's Podman; Debian's CLI comes first on PATH.
+    # Port 2222: the same host, but its sessions find no docker CLI at all.
+    for port, path in ((22, "/usr/bin:/bin:/usr/sbin:/sbin"), (2222, "/nonexistent")):
+        sshd_config = directory / f"sshd_config_{port}"
+        sshd_config.write_text("\n".join([
+            f"ListenAddress {inner}", f"Port {port}", f"HostKey {directory / 'host_key'}",
+            f"PidFile {directory / f'sshd_{port}.pid'}", f"AuthorizedKeysFile {directory / 'authorized_keys'}",
+            "StrictModes no", "UsePAM no", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
+            "PermitRootLogin prohibit-password",
+            f"SetEnv DOCKER_HOST=unix://{socket_path} PATH={path}",
+            "",
+        ]))
+        processes.start(f"sshd on port {port}", [*enter, "/usr/sbin/sshd", "-D", "-e", "-f", str(sshd_config)],
+                        directory / f"sshd_{port}.log", os.environ, _ssh_ready(directory, inner, port))
     if not Path(DEBIAN_DOCKER_CLI).exists():
         pytest.fail("second host: the Debian docker CLI (docker.io) is not installed at /usr/bin/docker")
     return SecondHost(netns, outer, inner, directory, host_key_line, directory / "client_key",

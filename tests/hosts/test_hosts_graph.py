@@ -162,3 +162,19 @@ def test_canary_the_hosts_key_stays_secret(preview: bool) -> None:
     if not preview:
         uploads = unwrap(run.one(CONTAINER, "coder-container").inputs["uploads"])
         assert canary("generated-egoengine-hosts-identity-key") in uploads[0]["content"]
+
+
+def test_two_runs_with_hosts_register_identical_inputs() -> None:
+    from tests.unit.test_determinism import registered
+
+    first, second = run_with_hosts(), run_with_hosts()
+    assert registered(first) == registered(second)
+    assert first.outputs == second.outputs
+
+
+def test_templates_wait_for_every_hosts_pre_pull(hosts_up: EngineRun) -> None:
+    # depends_on a component reaches the engine as its custom children.
+    pre_pulls = {r.urn for r in hosts_up.by_type(REMOTE_IMAGE) if "-host-" in r.name}
+    assert len(pre_pulls) == 2
+    for template in hosts_up.by_type(TEMPLATE):
+        assert pre_pulls <= set(template.dependencies), template.name

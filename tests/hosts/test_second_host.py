@@ -24,10 +24,10 @@ from tools.mock_engine import PROJECT_DIR
 pytestmark = pytest.mark.integration
 
 
-def stack_file(tmp_path: Path, host: SecondHost, host_key: str, gpus: bool = False) -> Path:
+def stack_file(tmp_path: Path, host: SecondHost, host_key: str, gpus: bool = False, uri: str = "") -> Path:
     document = yaml.safe_load((PROJECT_DIR / "Pulumi.vermissian.yaml").read_text())
     document["config"]["egoengine:hosts"] = [
-        {"name": "second", "uri": host.uri, "hostKey": host_key, "gpus": gpus, "description": "test netns"}
+        {"name": "second", "uri": uri or host.uri, "hostKey": host_key, "gpus": gpus, "description": "test netns"}
     ]
     path = tmp_path / "Pulumi.hosts-test.yaml"
     path.write_text(yaml.safe_dump(document))
@@ -69,6 +69,19 @@ def test_a_wrong_pinned_key_fails_clearly(second_host: SecondHost, remote_image:
     (line,) = done.stdout.splitlines()
     assert line.startswith("second: ssh: FAIL (the host's key is not the pinned egoengine:hosts hostKey); fix: ")
     assert "Traceback" not in done.stderr
+
+
+def test_a_host_without_a_docker_cli_fails_the_docker_check_with_its_fix(
+    second_host: SecondHost, remote_image: str, tmp_path: Path
+) -> None:
+    # The same host on its second sshd (port 2222: a [host]:port known_hosts line) with no docker CLI.
+    uri = f"{second_host.uri}:{second_host.no_docker_port}"
+    done = run_check(stack_file(tmp_path, second_host, second_host.host_key_line, uri=uri), second_host, remote_image)
+    assert done.returncode == 1
+    ssh_line, docker_line = done.stdout.splitlines()[:2]
+    assert ssh_line.startswith(f"second: ssh: ok (root@{second_host.address}:2222")
+    assert docker_line.startswith("second: docker version over ssh://: FAIL (")
+    assert "fix: install a docker CLI on the host (Debian: apt install docker.io; Podman 4.x has no" in docker_line
 
 
 def test_a_gpu_host_without_the_nvidia_runtime_fails_its_gpu_check(
