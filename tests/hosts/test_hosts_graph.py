@@ -15,6 +15,8 @@ from tests.hosts.keys import HOST_KEY, OTHER_HOST_KEY
 from tests.unit.conftest import run_stack
 from tests.unit.test_secrets import assert_no_canary_outside_secrets, canary, canary_stubs
 from pulumi.output import Unknown
+
+from tools import mock_engine
 from tools.mock_engine import PROJECT_DIR, EngineRun, is_secret_value, openssh_private_key, unwrap
 
 CONTAINER = "docker:index/container:Container"
@@ -178,3 +180,26 @@ def test_templates_wait_for_every_hosts_pre_pull(hosts_up: EngineRun) -> None:
     assert len(pre_pulls) == 2
     for template in hosts_up.by_type(TEMPLATE):
         assert pre_pulls <= set(template.dependencies), template.name
+
+
+def test_a_1password_key_is_read_through_the_explicit_provider() -> None:
+    from tests.unit.conftest import vermissian_items
+
+    private = openssh_private_key("op-key-body")
+    items = {**vermissian_items(), ("egoengine", "Coder Hosts Key"): {"noteValue": private}}
+    run = run_with_hosts(
+        overrides={"egoengine:secrets": {**STACK_SECRETS, "hostsSshKey": "op://egoengine/Coder Hosts Key/notesPlain"}},
+        stubs=mock_engine.Stubs(onepassword_items=items),
+    )
+    assert run.outputs["hostsPublicKey"].value.startswith("ssh-ed25519 ")
+    assert unwrap(run.one(CONTAINER, "coder-container").inputs["uploads"])[0]["content"] == private
+
+
+def test_a_key_source_that_is_not_an_openssh_key_fails_without_echoing_it() -> None:
+    with pytest.raises(Exception) as caught:
+        run_with_hosts(
+            overrides={"egoengine:secrets": {**STACK_SECRETS, "hostsSshKey": "config:hostsKey"}},
+            extra_secrets={"egoengine:hostsKey": "hunter2-not-a-key"},
+        )
+    assert "egoengine:secrets.hostsSshKey: does not hold an OpenSSH private key" in str(caught.value)
+    assert "hunter2" not in str(caught.value)

@@ -1,22 +1,23 @@
-"""``python -m tools.hosts``: bad input is one line and exit 2, no traceback (no host needed)."""
+"""``python -m tools.hosts``: bad input is one line and exit 2, no traceback (no host needed; run
+in-process for speed: the second-host tests run the tool as a subprocess)."""
 
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.hosts.keys import HOST_KEY
+from tools import hosts
 from tools.mock_engine import PROJECT_DIR
 
 
-def run_tool(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tools.hosts", *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60, check=False
-    )
+def run_tool(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
+    code = hosts.main(list(args))
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, captured.out, captured.err)
 
 
 def write_stack(tmp_path: Path, name: str, hosts: object) -> Path:
@@ -36,16 +37,18 @@ def write_stack(tmp_path: Path, name: str, hosts: object) -> Path:
     ],
     ids=["unknown stack", "bad host entry", "missing identity"],
 )
-def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...], fragment: str, tmp_path: Path) -> None:
+def test_bad_input_is_one_line_and_exit_2(
+    args: tuple[str, ...], fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = write_stack(tmp_path, "bad", [{"name": "x", "uri": "tcp://x:2375", "hostKey": HOST_KEY}])
     good = write_stack(tmp_path, "good", [{"name": "x", "uri": "ssh://coder@x", "hostKey": HOST_KEY}])
     files = {"{bad_host}": str(bad), "{good}": str(good)}
-    done = run_tool(*(files.get(a, a) for a in args))
+    done = run_tool(capsys, *(files.get(a, a) for a in args))
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stdout == "" and len(done.stderr.splitlines()) == 1, done.stderr
     assert fragment in done.stderr and "Traceback" not in done.stderr
 
 
-def test_a_stack_without_hosts_has_nothing_to_check() -> None:
-    done = run_tool("check", "vermissian")
+def test_a_stack_without_hosts_has_nothing_to_check(capsys: pytest.CaptureFixture[str]) -> None:
+    done = run_tool(capsys, "check", "vermissian")
     assert done.returncode == 0 and "egoengine:hosts is empty" in done.stdout
