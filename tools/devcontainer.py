@@ -3,7 +3,8 @@
     pulumi stack output --json | python -m tools.devcontainer --outputs - --image creative-lab \\
         --file path/.devcontainer/devcontainer.json
 
-The outputs document is the JSON of ``pulumi stack output --json``. The reference is taken from
+The outputs document is the JSON of ``pulumi stack output --json`` (or the document of
+``python -m tools.plan STACK --json``, whose stubbed digests are refused). The reference is taken from
 ``devcontainers.<NAME>.image`` or else ``images.<NAME>.ref``, and must be pinned by digest.
 
 - An existing file (JSON with comments and trailing commas, as devcontainer.json allows) keeps every
@@ -282,9 +283,15 @@ def _mapping(outputs: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return value
 
 
+PLAN_FORMAT = "egoengine-plan/1"
+"""``python -m tools.plan STACK --json``: its ``outputs`` are the stack outputs."""
+
+
 def choose_image(outputs: Any, name: str) -> ImageChoice:
     if not isinstance(outputs, Mapping):
         raise DevcontainerError("the outputs document is not a JSON object; expected `pulumi stack output --json`")
+    if outputs.get("format") == PLAN_FORMAT and isinstance(outputs.get("outputs"), Mapping):
+        outputs = outputs["outputs"]
     devcontainers = _mapping(outputs, "devcontainers")
     images = _mapping(outputs, "images")
     known = sorted(set(devcontainers) | set(images))
@@ -306,6 +313,11 @@ def choose_image(outputs: Any, name: str) -> ImageChoice:
                 f"expected devcontainers.{name}.image or images.{name}.ref"
             )
         document = {"image": reference}
+    if "<stubbed " in reference:
+        raise DevcontainerError(
+            f"the reference for {name!r} comes from the offline plan, whose digest is stubbed; expected "
+            "the outputs of a real deploy (`pulumi stack output --json`) or a stack that pins the digest"
+        )
     if "@sha256:" not in reference:
         raise DevcontainerError(
             f"the reference for {name!r} ({reference!r}) is not pinned by digest; expected repo:tag@sha256:<hex>"

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks, rpc, settings as runtime_settings
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_pulumi_func
@@ -302,10 +301,12 @@ def load_stack_config(
     path = PROJECT_DIR / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"no stack file {path.name} in {PROJECT_DIR}")
-    document = yaml.safe_load(path.read_text()) or {}
+    # The program's own strict reader: YAML errors and duplicate keys fail as ConfigError here too.
+    from components.settings import stack_file
+
     config: dict[str, str] = {}
     secret_keys: list[str] = []
-    for key, value in (document.get("config") or {}).items():
+    for key, value in stack_file.read(path).config.items():
         if isinstance(value, dict) and set(value) == {"secure"}:
             config[key] = placeholder(key)
             secret_keys.append(key)

@@ -1,7 +1,7 @@
 """Offline plan: a stack's resource tree, dependencies and policy findings, without the Pulumi CLI.
 
-    python -m tools.plan <stack> [--preview] [--markdown] [--all-inputs] [--mermaid FILE]
-                             [--policy-config FILE]
+    python -m tools.plan <stack> [--preview] [--markdown | --json] [--against OLD.json]
+                             [--all-inputs] [--mermaid FILE] [--policy-config FILE]
 
 Runs the real program with ``Pulumi.<stack>.yaml`` on the engine-like mocked engine
 (``tools.mock_engine``) with the outside world stubbed (``tools.plan_stubs``): ``secure:`` values and
@@ -10,21 +10,26 @@ look-ups and the engine socket's group id are stubbed. No engine socket, credent
 
 It prints the resource tree (by parent, with each resource's key inputs and options; every input
 with ``--all-inputs``), the dependencies, the stack outputs, the read-only look-ups the program made,
-the findings of the CrossGuard pack (``policy/policies.py``) and a summary line. ``--markdown``
+the findings of the CrossGuard pack (``tools.plan_policies``) and a summary line. ``--markdown``
 prints the same for ``$GITHUB_STEP_SUMMARY``; ``--mermaid FILE`` writes the graph as a Mermaid
-flowchart. The tool walks whatever the program registers: no resource list is hard-coded.
+flowchart; ``--json`` prints one document (``Plan.document``, also ``plan_document()``);
+``--against OLD.json`` compares with an earlier document (``tools.plan_changes``). Values the stubs
+made up are marked as such everywhere (``tools.plan_values``). The tool walks whatever the program
+registers: no resource list is hard-coded.
 
 Exit status: 0 clean, 1 when a mandatory policy is violated, 2 on a configuration error, a failed
 program or an unknown stack (one message on stderr, no traceback; only a bug in this tool itself
 prints one, still with exit 2, so 1 always means a policy violation).
 
 Secrets never reach the output: every value is rendered by ``show``, which prints a secret wrapper
-as ``[secret]`` without looking inside; all text, including what the tool did not render itself
+as ``[secret]`` without looking inside (a container environment shows its names, and each value
+that holds no secret of the run); all text, including what the tool did not render itself
 (policy messages, program logs, error messages), then passes through ``Redactor.scrub``, which
 blanks every secret string of the run (8+ characters) that is not also public.
 
 What-if options (for tests and experiments; the stack file is not changed):
-``--config-override KEY=VALUE`` replaces one config key (objects as JSON), ``--secret-from-env
+``--config-override KEY=VALUE`` merges into one config key (an object as JSON, or a path such as
+``egoengine:coder.version=v2.26.0``, see ``tools.plan_overrides``), ``--secret-from-env
 KEY=ENVVAR`` sets a config key as a secret from an environment variable (never on the command line).
 """
 
@@ -43,31 +48,22 @@ from types import ModuleType
 from typing import Any, Final
 
 import pulumi
-import yaml
 from pulumi.output import Unknown
-from pulumi_policy import (
-    EnforcementLevel,
-    PolicyCustomTimeouts,
-    PolicyProviderResource,
-    PolicyResource,
-    PolicyResourceOptions,
-)
-from pulumi_policy.proxy import unknown_checking_proxy
 
-from policy import policies
-from tools import mock_engine, plan_hosts
+from tools import mock_engine, plan_changes, plan_hosts, plan_overrides, plan_values
+from tools.plan_policies import Finding, PolicyConfigError, PolicySettings, check_policies
 
 EXIT_OK: Final = 0
 EXIT_VIOLATION: Final = 1
 EXIT_ERROR: Final = 2
 
-SECRET_TEXT: Final = "[secret]"
-COMPUTED_TEXT: Final = "<computed>"
+SECRET_TEXT: Final = plan_values.SECRET_TEXT
+COMPUTED_TEXT: Final = plan_values.COMPUTED_TEXT
 
 KEY_INPUTS: Final = (
     "name", "image", "ports", "networkMode", "volumes", "host", "port", "owner", "login",
     "superuser", "length", "create", "update", "delete", "triggers", "url", "email", "username",
-    "directory", "content_hash", "contentHash", "variables",
+    "directory", "content_hash", "contentHash", "variables", "envs",
 )
 """Inputs worth reading in a review, in display order (others show only when they hold a secret)."""
 FALLBACK_INPUTS: Final = 6
@@ -77,7 +73,6 @@ MIN_SCRUBBED_LENGTH: Final = 8
 the structured output never shows any secret, whatever its length."""
 
 _STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_ENFORCEMENT_LEVELS: Final = {level.value: level for level in EnforcementLevel}
 
 
 class PlanError(Exception):
@@ -144,18 +139,11 @@ class Redactor:
     def for_config(cls, config: Mapping[str, str], secret_keys: Iterable[str]) -> Redactor:
         return cls({config[key] for key in secret_keys if key in config})
 
-    def learn(self, run: mock_engine.EngineRun) -> None:
-        """Add the run's secret strings, except those the graph also shows in plain text."""
-        plain: set[str] = set()
-        found: set[str] = set()
-        for registration in run.registrations.values():
-            for value in (registration.inputs, registration.outputs):
-                plain.update(mock_engine.plaintext_strings(value))
-                found.update(secret_strings(value))
-        for output in run.outputs.values():
-            strings = set(mock_engine.plaintext_strings(output.value))
-            (found if output.secret else plain).update(strings)
-        self.secrets |= found - plain
+    def learn(self, atoms: Iterable[str]) -> None:
+        """Add the run's secret strings (``plan_values.secret_atoms``: not those the graph also
+        shows in plain text, nor whole ``NAME=value`` entries of an environment, whose names are
+        shown and whose secret parts are atoms themselves)."""
+        self.secrets |= set(atoms)
 
     def scrub(self, text: str) -> str:
         for secret in sorted(self.secrets, key=len, reverse=True):
@@ -200,9 +188,13 @@ class Graph:
     providers: dict[str, str]
     """urn of a custom resource -> urn of its explicit provider."""
     roots: list[str]
+    secret_atoms: frozenset[str] = frozenset()
+    """Every secret string of the run (``plan_values.secret_atoms``): an environment variable
+    whose value holds one is shown as ``NAME=[secret]``."""
 
     @classmethod
-    def from_run(cls, run: mock_engine.EngineRun) -> Graph:
+    def from_run(cls, run: mock_engine.EngineRun, also: Iterable[str] = ()) -> Graph:
+        """``also``: secret strings the run alone does not reveal (``plan_values.secret_atoms``)."""
         nodes = {
             urn: Node(urn, reg.type, reg.name, reg) for urn, reg in run.registrations.items()
         }
@@ -230,7 +222,10 @@ class Graph:
             if reg.provider and _provider_urn(reg.provider) in nodes
         }
         roots = by_name(urn for urn, node in nodes.items() if node.registration is None or not node.registration.parent)
-        return cls(run.stack, run.preview, nodes, children, dependencies, providers, roots)
+        return cls(
+            run.stack, run.preview, nodes, children, dependencies, providers, roots,
+            plan_values.secret_atoms(run, also),
+        )
 
     def label(self, urn: str) -> str:
         """The resource's name; with its type when another resource has the same name."""
@@ -272,167 +267,34 @@ def options_of(reg: mock_engine.Registration) -> list[str]:
     return flags
 
 
-def key_inputs(reg: mock_engine.Registration, all_inputs: bool = False) -> list[tuple[str, str]]:
+def _show_input(value: Any, atoms: frozenset[str]) -> str:
+    """``show``, except that a secret environment list shows each name (``plan_values``)."""
+    if mock_engine.is_secret_value(value) and plan_values.is_env_list(value["value"]):
+        masker = plan_values.Masker(atoms, plan_values.StubMarker({}))
+        return show(masker.value(value, {}, ""))
+    return show(value)
+
+
+def key_inputs(
+    reg: mock_engine.Registration, all_inputs: bool = False, atoms: frozenset[str] = frozenset()
+) -> list[tuple[str, str]]:
     """(input name, rendered value) worth showing; other secret-bearing inputs listed by name.
 
-    ``all_inputs``: every input, in name order (``__``-prefixed SDK internals aside).
+    ``all_inputs``: every input, in name order (``__``-prefixed SDK internals aside). ``atoms``:
+    the run's secret strings, for environment lists.
     """
     inputs = {key: value for key, value in reg.inputs.items() if not key.startswith("__")}
     if all_inputs:
-        return [(key, show(inputs[key])) for key in sorted(inputs)]
-    chosen = [key for key in KEY_INPUTS if key in inputs]
+        return [(key, _show_input(inputs[key], atoms)) for key in sorted(inputs)]
+    chosen: list[str] = [key for key in KEY_INPUTS if key in inputs]
     if not chosen and reg.custom:
         scalars = [k for k, v in sorted(inputs.items()) if isinstance(v, (str, int, float, bool))]
         chosen = scalars[:FALLBACK_INPUTS]
-    shown = [(key, show(inputs[key])) for key in chosen]
+    shown: list[tuple[str, str]] = [(key, _show_input(inputs[key], atoms)) for key in chosen]
     secret_names = sorted(key for key, value in inputs.items() if key not in chosen and holds_secret(value))
     if secret_names:
         shown.append(("secret inputs", ", ".join(secret_names)))
     return shown
-
-
-# --- policies ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PolicySettings:
-    """A policy-pack config file: per-policy enforcement level and settings (``allowPublicBind``)."""
-
-    config: dict[str, dict[str, Any]] = field(default_factory=dict)
-    enforcement: dict[str, EnforcementLevel] = field(default_factory=dict)
-    default: EnforcementLevel = policies.DEFAULT_ENFORCEMENT
-
-    def level(self, policy: str) -> EnforcementLevel:
-        return self.enforcement.get(policy, self.default)
-
-    @classmethod
-    def load(cls, path: Path) -> PolicySettings:
-        """The format of ``pulumi preview --policy-config``: ``{policy: level | {enforcementLevel, ...}}``
-        plus an optional ``all: level``."""
-        try:
-            document = yaml.safe_load(path.read_text())
-        except OSError as exc:
-            raise PlanError(f"--policy-config {path}: cannot be read ({exc.strerror})") from None
-        except yaml.YAMLError:
-            raise PlanError(f"--policy-config {path}: is not valid JSON or YAML") from None
-        if not isinstance(document, dict):
-            raise PlanError(f"--policy-config {path}: expected an object of policy name -> settings")
-        known = {policy.name for policy in policies.ALL_POLICIES}
-        config: dict[str, dict[str, Any]] = {}
-        enforcement: dict[str, EnforcementLevel] = {}
-        default = policies.DEFAULT_ENFORCEMENT
-        for name, value in document.items():
-            if name == "all":
-                default = _level(path, name, value)
-            elif name not in known:
-                raise PlanError(
-                    f"--policy-config {path}: '{name}' is not a policy of the pack; expected one of "
-                    + ", ".join(sorted(known))
-                )
-            elif isinstance(value, str):
-                enforcement[name] = _level(path, name, value)
-            elif isinstance(value, dict):
-                values = dict(value)
-                if "enforcementLevel" in values:
-                    enforcement[name] = _level(path, name, values.pop("enforcementLevel"))
-                config[name] = values
-            else:
-                raise PlanError(f"--policy-config {path}: '{name}' must be an enforcement level or an object")
-        return cls(config, enforcement, default)
-
-
-def _level(path: Path, name: str, value: Any) -> EnforcementLevel:
-    if value not in _ENFORCEMENT_LEVELS:
-        raise PlanError(
-            f"--policy-config {path}: '{name}' has an unknown enforcement level; expected one of "
-            + ", ".join(_ENFORCEMENT_LEVELS)
-        )
-    return _ENFORCEMENT_LEVELS[value]
-
-
-@dataclass(frozen=True)
-class Finding:
-    policy: str
-    severity: str
-    enforcement: str
-    resource: str
-    message: str
-
-    @property
-    def mandatory(self) -> bool:
-        return self.enforcement == EnforcementLevel.MANDATORY.value
-
-
-def _policy_options(reg: mock_engine.Registration) -> PolicyResourceOptions:
-    return PolicyResourceOptions(
-        protect=reg.protect,
-        ignore_changes=list(reg.ignore_changes),
-        delete_before_replace=reg.delete_before_replace,
-        aliases=[],
-        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
-        additional_secret_outputs=list(reg.additional_secret_outputs),
-        parent=reg.parent or None,
-    )
-
-
-def _props(values: Mapping[str, Any]) -> Mapping[str, Any]:
-    # As the pack's analyzer hands them to validators: secrets as pulumi_policy.Secret (the pack keeps
-    # the engine's secret marker, see policies.from_wire), behind pulumi_policy's unknown-checking
-    # proxy; mock unknowns read as UNKNOWN.
-    return unknown_checking_proxy(policies.from_wire(dict(values)))
-
-
-def stack_resources(graph: Graph) -> list[PolicyResource]:
-    """Every registered resource as the stack policies see it (props: its outputs)."""
-    built: dict[str, PolicyResource] = {}
-    for node in graph.resources:
-        reg = node.registration
-        assert reg is not None
-        built[node.urn] = PolicyResource(
-            reg.type, _props(reg.outputs), reg.urn, reg.name, _policy_options(reg), None, None, [], {}
-        )
-    for urn, resource in built.items():
-        reg = graph.nodes[urn].registration
-        assert reg is not None
-        resource.parent = built.get(reg.parent)
-        resource.dependencies = [built[d] for d in graph.dependencies.get(urn, []) if d in built]
-        resource.property_dependencies = {
-            key: [built[d] for d in deps if d in built] for key, deps in reg.property_dependencies.items()
-        }
-        provider = built.get(graph.providers.get(urn, ""))
-        if provider is not None:
-            resource.provider = PolicyProviderResource(provider.resource_type, provider.props, provider.urn, provider.name)
-    return list(built.values())
-
-
-def check_policies(graph: Graph, settings: PolicySettings) -> list[Finding]:
-    """Every resource policy on every custom resource (props: its inputs), then the stack policies."""
-    severities = {policy.name: policy.severity for policy in policies.ALL_POLICIES}
-    violations: list[policies.Violation] = []
-    for node in graph.resources:
-        reg = node.registration
-        assert reg is not None
-        if reg.custom:
-            violations += policies.check_resource(
-                reg.type, _props(reg.inputs), reg.urn, reg.name, _policy_options(reg), settings.config
-            )
-    violations += policies.check_stack(stack_resources(graph), settings.config)
-    findings = []
-    for violation in violations:
-        level = settings.level(violation.policy)
-        if level == EnforcementLevel.DISABLED:
-            continue
-        severity = severities.get(violation.policy)
-        findings.append(
-            Finding(
-                policy=violation.policy,
-                severity=severity.value if severity is not None else "",
-                enforcement=level.value,
-                resource=graph.label(violation.urn) if violation.urn in graph.nodes else "(stack)",
-                message=violation.message,
-            )
-        )
-    return sorted(findings, key=lambda f: (not f.mandatory, f.policy, f.resource, f.message))
 
 
 # --- the plan ------------------------------------------------------------------------------------
@@ -450,6 +312,9 @@ class Plan:
     logs: list[tuple[str, str]]
     lookups: list[str]
     """Read-only invokes the program made (1Password, registry), rendered, without their results."""
+    run: mock_engine.EngineRun
+    stubs: plan_values.StubMarker
+    """What the stubs made up, to be marked wherever it shows."""
 
     @property
     def failed(self) -> bool:
@@ -471,6 +336,28 @@ class Plan:
     def mode(self) -> str:
         return "preview" if self.graph.preview else "up, computed outputs stubbed"
 
+    def document(self) -> dict[str, Any]:
+        """The plan as one JSON document (``--json``; what ``--against`` compares)."""
+        masker = plan_values.Masker(self.graph.secret_atoms, self.stubs)
+        order = [urn for urn, *_rest in self.graph.walk()]
+        outputs, stubbed_outputs = plan_values.output_entries(self.run, masker)
+        return {
+            "format": plan_values.FORMAT,
+            "stack": self.graph.stack,
+            "mode": "preview" if self.graph.preview else "up",
+            "resources": plan_values.resource_entries(self.run, masker, order),
+            "outputs": outputs,
+            "stubbedOutputs": stubbed_outputs,
+            "policyFindings": [
+                {
+                    "policy": f.policy, "severity": f.severity, "enforcement": f.enforcement,
+                    "resource": f.resource, "message": self.stubs.free_text(f.message),
+                }
+                for f in self.findings
+            ],
+            "summary": self.summary(),
+        }
+
 
 def tree_lines(graph: Graph, all_inputs: bool = False) -> list[str]:
     """``type  name  [options]`` per resource, indented by parent, its key inputs below it."""
@@ -486,7 +373,7 @@ def tree_lines(graph: Graph, all_inputs: bool = False) -> list[str]:
         flags = options_of(reg) if reg else []
         suffix = f"  [{', '.join(flags)}]" if flags else ""
         lines.append(f"{indent}{branch}{node.type}  {node.name}{suffix}")
-        lines += [f"{detail}{key}: {text}" for key, text in (key_inputs(reg, all_inputs) if reg else [])]
+        lines += [f"{detail}{key}: {text}" for key, text in (key_inputs(reg, all_inputs, graph.secret_atoms) if reg else [])]
     return lines
 
 
@@ -596,15 +483,6 @@ def render_mermaid(graph: Graph) -> str:
 # --- command line --------------------------------------------------------------------------------
 
 
-def _pair(option: str, text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise PlanError(f"{option} {key or text!r}: expected KEY=VALUE")
-    if ":" not in key:
-        key = f"{mock_engine.PROJECT}:{key}"
-    return key, value
-
-
 def _stacks() -> list[str]:
     return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in mock_engine.PROJECT_DIR.glob("Pulumi.*.yaml"))
 
@@ -616,7 +494,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--preview", action="store_true", help="as pulumi preview: computed outputs unknown")
-    parser.add_argument("--markdown", action="store_true", help="print Markdown (for $GITHUB_STEP_SUMMARY)")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--markdown", action="store_true", help="print Markdown (for $GITHUB_STEP_SUMMARY)")
+    output.add_argument(
+        "--json", action="store_true", help="print one JSON document: resources, outputs, findings"
+    )
+    parser.add_argument(
+        "--against", type=Path, metavar="OLD.json",
+        help="print what changes against an earlier --json document (create/update/replace/delete)",
+    )
     parser.add_argument(
         "--all-inputs", action="store_true", help="show every input of every resource, not only the key ones"
     )
@@ -628,7 +514,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     whatif = parser.add_argument_group("what-if (tests and experiments; the stack file is not changed)")
     whatif.add_argument(
         "--config-override", action="append", default=[], metavar="KEY=VALUE",
-        help="replace one config key; objects as JSON (repeatable)",
+        help="merge into one config key: an object as JSON, or a path such as "
+        "egoengine:coder.version=v2.26.0 (repeatable)",
     )
     whatif.add_argument(
         "--secret-from-env", action="append", default=[], metavar="KEY=ENVVAR",
@@ -647,37 +534,80 @@ def _offline_world() -> ModuleType:
     return plan_stubs
 
 
-def build_plan(args: argparse.Namespace, redactor: Redactor) -> Plan:
-    """Evaluate the stack; raises PlanError, pulumi.RunError or ProgramFailed."""
-    plan_stubs = _offline_world()
-    if not _STACK_NAME.match(args.stack):
-        raise PlanError(f"stack {args.stack!r}: expected a stack name such as {', '.join(_stacks())}")
-    overrides = dict(_pair("--config-override", text) for text in args.config_override)
+def _stack_config(plan_stubs: ModuleType, args: argparse.Namespace) -> tuple[dict[str, str], list[str]]:
+    """The stack file's config with ``--config-override`` merged in and ``--secret-from-env`` set."""
     secret_overrides = {}
-    for text in args.secret_from_env:
-        key, variable = _pair("--secret-from-env", text)
-        if variable not in os.environ:
-            raise PlanError(f"--secret-from-env {key}: environment variable {variable!r} is not set")
-        secret_overrides[key] = os.environ[variable]
-    policy_settings = PolicySettings.load(args.policy_config) if args.policy_config else PolicySettings()
     try:
-        config, secret_keys = plan_stubs.stack_config(args.stack, overrides, secret_overrides=secret_overrides)
+        for text in args.secret_from_env:
+            key, variable = plan_overrides.split(text, "--secret-from-env")
+            if variable not in os.environ:
+                raise PlanError(f"--secret-from-env {key}: environment variable {variable!r} is not set")
+            secret_overrides[key] = os.environ[variable]
+        config, secret_keys = plan_stubs.stack_config(args.stack, secret_overrides=secret_overrides)
+        overrides = plan_overrides.merged_overrides(args.config_override, config)
+    except plan_overrides.OverrideError as exc:
+        raise PlanError(str(exc)) from None
     except FileNotFoundError:
         raise PlanError(
             f"stack {args.stack!r}: no Pulumi.{args.stack}.yaml in {mock_engine.PROJECT_DIR}; "
             f"expected one of: {', '.join(_stacks())}"
         ) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise PlanError(f"Pulumi.{args.stack}.yaml: is not valid YAML{where}") from None
+    config.update({key: plan_stubs.config_string(value) for key, value in overrides.items()})
+    return config, secret_keys
+
+
+def build_plan(args: argparse.Namespace, redactor: Redactor) -> Plan:
+    """Evaluate the stack; raises PlanError, pulumi.RunError or ProgramFailed."""
+    plan_stubs = _offline_world()
+    if not _STACK_NAME.match(args.stack):
+        raise PlanError(f"stack {args.stack!r}: expected a stack name such as {', '.join(_stacks())}")
+    try:
+        policy_settings = PolicySettings.load(args.policy_config) if args.policy_config else PolicySettings()
+    except PolicyConfigError as exc:
+        raise PlanError(str(exc)) from None
+    config, secret_keys = _stack_config(plan_stubs, args)
     redactor.secrets |= Redactor.for_config(config, secret_keys).secrets
-    run = plan_stubs.run_with_config(args.stack, config, secret_keys, preview=args.preview)
-    redactor.learn(run)
-    graph = Graph.from_run(run)
+    stubs = plan_stubs.stubs_for(config)
+    run = plan_stubs.run_with_config(args.stack, config, secret_keys, preview=args.preview, stubs=stubs)
+    handed_out = [value for value, kind in stubs.ledger.items() if kind in plan_values.SECRET_STUBS]
+    graph = Graph.from_run(run, also=[*redactor.secrets, *handed_out])
+    redactor.learn(graph.secret_atoms)
     logs = [(level, message) for level, message in run.logs if level in ("warning", "error")]
     lookups = sorted({f"{_short_type(token)} {show(invoke_args)}" for token, invoke_args in run.invokes})
-    return Plan(graph, run.outputs, check_policies(graph, policy_settings), logs, lookups)
+    findings = check_policies(graph, policy_settings)
+    return Plan(graph, run.outputs, findings, logs, lookups, run, plan_values.StubMarker(stubs.ledger))
+
+
+def plan_document(stack: str, *, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The document ``python -m tools.plan STACK --json`` prints, for callers in Python.
+
+    ``overrides``: ``KEY=VALUE`` texts as ``--config-override`` takes them (merged into the stack's
+    objects; ``egoengine:images.base.tag=abc1234`` sets one nested value). Raises ``PlanError``
+    (bad override, unknown stack), ``components.errors.ConfigError`` (a ``pulumi.RunError``: bad
+    config, one line naming the key) or ``mock_engine.ProgramFailed``.
+    """
+    args = parse_args([stack, "--json", *(f"--config-override={text}" for text in overrides)])
+    return build_plan(args, Redactor()).document()
+
+
+def _read_document(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PlanError(f"--against {path}: cannot be read ({exc.strerror})") from None
+    except (UnicodeDecodeError, ValueError):
+        raise PlanError(f"--against {path}: is not JSON; expected the output of --json") from None
+    if not isinstance(document, dict) or document.get("format") != plan_values.FORMAT:
+        raise PlanError(f"--against {path}: is not a plan document; expected the output of --json")
+    return document
+
+
+def render_changes(plan: Plan, changes: plan_changes.ChangeSet, against: Path, markdown: bool) -> str:
+    title = f"Changes to stack {plan.graph.stack} against {against} ({plan.mode})"
+    lines = changes.lines() or ["(no changes)"]
+    if markdown:
+        return "\n".join([f"## {title}", "", "```text", *lines, "```", "", f"**{changes.summary()}**", ""])
+    return "\n".join([title, "", *("  " + line for line in lines), "", changes.summary(), ""])
 
 
 def write_outputs(args: argparse.Namespace, plan: Plan, redactor: Redactor) -> None:
@@ -686,8 +616,17 @@ def write_outputs(args: argparse.Namespace, plan: Plan, redactor: Redactor) -> N
             args.mermaid.write_text(render_mermaid(plan.graph))
         except OSError as exc:
             raise PlanError(f"--mermaid {args.mermaid}: cannot be written ({exc.strerror})") from None
-    render = render_markdown if args.markdown else render_text
-    report = render(plan, args.all_inputs)
+    document = plan.document() if args.json or args.against else None
+    changes = plan_changes.compare(_read_document(args.against), document or {}) if args.against else None
+    if args.json:
+        assert document is not None
+        if changes is not None:
+            document["changes"] = {"lines": changes.lines(), "summary": changes.summary()}
+        report = json.dumps(document, indent=2, sort_keys=False) + "\n"
+    elif changes is not None:
+        report = render_changes(plan, changes, args.against, args.markdown)
+    else:
+        report = plan.stubs.free_text((render_markdown if args.markdown else render_text)(plan, args.all_inputs))
     sys.stdout.write(redactor.scrub(report))
 
 

@@ -24,7 +24,7 @@ import gc
 import json
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -144,16 +144,60 @@ GENERIC_ITEM: dict[str, Any] = {
 """The answer for an item no config value references: the built-in fields most items have."""
 
 
+_STUBBED_OUTPUTS: dict[str, dict[str, str]] = {
+    "docker:index/remoteImage:RemoteImage": {"imageId": "image id"},
+    "random:index/randomPassword:RandomPassword": {"result": "generated value", "bcryptHash": "generated value"},
+    "pulumi-python:dynamic/coder:Admin": {
+        "user_id": "Coder id", "organization_id": "Coder id", "token": "generated value",
+    },
+    "pulumi-python:dynamic/coder:Template": {"template_id": "Coder id", "active_version_id": "version id"},
+}
+"""Computed outputs the stubs make up, by resource type: output name -> what it stands for."""
+
+
 @dataclass
 class PermissiveStubs(mock_engine.Stubs):
-    """``Stubs`` where every 1Password item is readable (unlisted ones get ``GENERIC_ITEM``)."""
+    """``Stubs`` where every 1Password item is readable (unlisted ones get ``GENERIC_ITEM``).
+
+    ``ledger`` records every value the stubs made up (string -> what it stands for), so the plan
+    can mark them wherever they end up: a made-up digest must never look like a real one.
+    """
+
+    ledger: dict[str, str] = field(default_factory=dict)
+
+    def _record(self, value: Any, kind: str) -> None:
+        if isinstance(value, str) and value:
+            self.ledger.setdefault(value, kind)
+
+    def new_outputs(self, typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        outputs = super().new_outputs(typ, name, inputs)
+        for key, kind in _STUBBED_OUTPUTS.get(typ, {}).items():
+            self._record(outputs.get(key), kind)
+        if typ == "docker:index/remoteImage:RemoteImage" and "@" not in str(inputs.get("name", "")):
+            self._record(outputs.get("repoDigest"), "registry digest")
+        if typ == "command:local:Command" and (stdout := str(outputs.get("stdout") or "")).strip():
+            try:
+                built = json.loads(stdout)
+            except ValueError:
+                built = None
+            if isinstance(built, dict):
+                self._record(built.get("digest"), "built image digest")
+        return outputs
 
     def call(self, token: str, args: dict[str, Any]) -> dict[str, Any]:
         if token == "onepassword:index/getItem:getItem":
             key = (str(args["vault"]).removeprefix("vault-"), str(args["title"]))
             if key not in self.onepassword_items and key not in self.unreadable_items:
                 self.onepassword_items[key] = dict(GENERIC_ITEM)
-        return super().call(token, args)
+        result = super().call(token, args)
+        if token == "docker:index/getRegistryImage:getRegistryImage":
+            self._record(result.get("sha256Digest"), "registry digest")
+        elif token.startswith("onepassword:"):
+            self._record(result.get("uuid"), "1Password id")
+            for text in _strings({k: v for k, v in result.items() if k not in ("vault", "title")}):
+                if text.startswith("[placeholder"):
+                    self._record(text, "1Password value")
+        return result
 
 
 def stubs_for(config: Mapping[str, str]) -> PermissiveStubs:
@@ -166,9 +210,18 @@ def stubs_for(config: Mapping[str, str]) -> PermissiveStubs:
 _OFFLINE_SSH_DIR = tempfile.TemporaryDirectory(prefix="egoengine-plan-ssh-")
 
 
-def host_facts(socket_gid: int | None = PLACEHOLDER_SOCKET_GID) -> cfg.HostFacts:
-    """Host facts without a host: the engine socket's group id is the placeholder."""
-    return cfg.HostFacts(socket_gid=lambda _path: socket_gid)
+def host_facts(
+    socket_gid: int | None = PLACEHOLDER_SOCKET_GID, ledger: dict[str, str] | None = None
+) -> cfg.HostFacts:
+    """Host facts without a host: the engine socket's group id is the placeholder (recorded in
+    ``ledger`` when the program asks for it)."""
+
+    def stub_gid(_path: str) -> int | None:
+        if ledger is not None and socket_gid is not None:
+            ledger.setdefault(str(socket_gid), "engine socket group id")
+        return socket_gid
+
+    return cfg.HostFacts(socket_gid=stub_gid)
 
 
 def run_with_config(
@@ -185,14 +238,15 @@ def run_with_config(
     Raises what ``mock_engine.run`` raises: ``ConfigError`` (a ``pulumi.RunError``) for bad config,
     ``ProgramFailed`` for any other failure of the program.
     """
-    host = host_facts(socket_gid)
+    stubs = stubs if stubs is not None else stubs_for(config)
+    host = host_facts(socket_gid, stubs.ledger if isinstance(stubs, PermissiveStubs) else None)
     return mock_engine.run(
         lambda: build(cfg.load(host), deploy_ssh_dir=Path(_OFFLINE_SSH_DIR.name) / stack),
         stack=stack,
         config=config,
         secret_keys=secret_keys,
         preview=preview,
-        stubs=stubs if stubs is not None else stubs_for(config),
+        stubs=stubs,
     )
 
 

@@ -88,7 +88,7 @@ class BackupSettings(_Model):
     directory: str = Field(
         "backups", description="a directory for pg_dump files (relative to the project, or absolute)"
     )
-    keep: int = Field(7, ge=1, le=1000, description="how many dumps to keep, at least 1")
+    keep: int = Field(7, ge=1, le=1000, description="how many dumps to keep, 1..1000")
     pg_dump: str = Field("pg_dump", description="the pg_dump executable (name or absolute path)")
 
     @field_validator("directory", "pg_dump")

@@ -34,7 +34,7 @@ class EngineSettings(_Model):
     def _host(cls, value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme == "unix":
-            if not parts.path.startswith("/"):
+            if parts.netloc or not parts.path.startswith("/"):
                 raise ValueError("is a unix socket URI without an absolute path")
         elif parts.scheme in ("tcp", "ssh"):
             if not parts.hostname:

@@ -23,7 +23,8 @@ from components.settings.values import (
 
 class BaseImageSettings(_Model):
     repository: str = Field(
-        "ghcr.io/joshsymonds/nix-config/egoengine", description="the base image repository"
+        "ghcr.io/joshsymonds/nix-config/egoengine",
+        description="the base image repository, e.g. ghcr.io/joshsymonds/nix-config/egoengine",
     )
     tag: str = Field(..., description="the git sha the base image's CI pushed (7-40 hex)")
     digest: str | None = Field(
@@ -99,9 +100,17 @@ class RegistrySettings(_Model):
 
 
 class ImagesSettings(_Model):
-    base: BaseImageSettings
-    registry: RegistrySettings = RegistrySettings()
-    children: list[ChildImageSettings] = Field(default_factory=list, description="child images")
+    base: BaseImageSettings = Field(
+        ..., description="an object with at least tag: the git sha the base image's CI pushed"
+    )
+    registry: RegistrySettings = Field(
+        RegistrySettings(), description="an object such as {username: joshsymonds}"
+    )
+    children: list[ChildImageSettings] = Field(
+        default_factory=list,
+        description="a list of child images, each {name, repository, context} or "
+        "{name, builder: nix, repository, flake, attr}",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> "ImagesSettings":

@@ -12,9 +12,12 @@ import pulumi
 from pydantic import ValidationError
 
 from components.errors import ConfigError
-from components.settings import hosts
+from components.settings import hosts, keys, stack_file
+from components.settings import values as settings_values
+from components.settings.keys import KeyEntry
 from components.settings.messages import config_error
 from components.settings.model import Settings
+from components.settings.secrets import SecretsSettings
 from components.settings.values import NAMESPACE
 
 # --- host facts ----------------------------------------------------------------------------------
@@ -47,9 +50,6 @@ class ResolvedSettings:
 
 
 # --- loading -------------------------------------------------------------------------------------
-
-_TOP_LEVEL_KEYS = ("engine", "coder", "database", "backup", "secrets", "admin", "images", "templates", "hosts")
-
 
 def parse_settings(stack: str, values: Mapping[str, Any]) -> Settings:
     """Validate raw config objects (``{"coder": {...}, ...}``) into ``Settings``.
@@ -86,11 +86,54 @@ def resolve_host_facts(settings: Settings, host: HostFacts) -> ResolvedSettings:
     return ResolvedSettings(settings, gid)
 
 
+def _stack_file(stack: str) -> stack_file.StackFile | None:
+    """The stack's file in the project, strictly read (YAML errors, duplicate keys), if there."""
+    try:
+        return stack_file.read(settings_values.PROJECT_ROOT / f"Pulumi.{stack}.yaml")
+    except FileNotFoundError:
+        return None
+
+
+def engine_entries(known_file: stack_file.StackFile | None = None) -> list[KeyEntry]:
+    """Every ``egoengine:*`` key the engine handed to the program, secret or not, with its line
+    in the stack file when it is there."""
+    from pulumi.runtime import config as runtime_config
+
+    config = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    env_secrets = set(runtime_config.get_config_secret_keys_env())
+    return [
+        KeyEntry(
+            key,
+            runtime_config.is_config_secret(key) or key in env_secrets,
+            value,
+            known_file.lines.get(key) if known_file else None,
+        )
+        for key, value in sorted(config.items())
+        if key.startswith(f"{NAMESPACE}:")
+    ]
+
+
+def named_secrets(settings: Settings) -> dict[str, str]:
+    """Config keys named by ``config:<key>`` secret sources -> the setting that names them."""
+    named: dict[str, str] = {}
+    for field, info in SecretsSettings.model_fields.items():
+        source = settings.secrets.source(field)
+        if source.kind == "config":
+            named.setdefault(source.config_key, f"{NAMESPACE}:secrets.{info.alias or field}")
+    return named
+
+
 def load(host: HostFacts = LOCAL_HOST) -> ResolvedSettings:
-    """Read this stack's config through ``pulumi.Config`` and validate it."""
+    """Read this stack's config through ``pulumi.Config`` and validate it: every key, then every
+    object (``keys``), the stack file read strictly on the way (``stack_file``)."""
+    stack = pulumi.get_stack()
+    known_file = _stack_file(stack)
+    file_name = known_file.name if known_file else None
+    entries = engine_entries(known_file)
+    keys.check_names(entries, file_name)
     config = pulumi.Config(NAMESPACE)
-    values: dict[str, Any] = {}
-    for key in _TOP_LEVEL_KEYS:
+    objects: dict[str, Any] = {}
+    for key in keys.TOP_LEVEL_KEYS:
         try:
             value = config.get_object(key)
         except (ValueError, pulumi.ConfigTypeError):
@@ -99,8 +142,10 @@ def load(host: HostFacts = LOCAL_HOST) -> ResolvedSettings:
                 f"{NAMESPACE}:{key}", "is not valid YAML/JSON", "an object (see the README)"
             ) from None
         if value is not None:
-            values[key] = value
-    return resolve_host_facts(parse_settings(pulumi.get_stack(), values), host)
+            objects[key] = value
+    settings = parse_settings(stack, objects)
+    keys.check_references(entries, named_secrets(settings), file_name)
+    return resolve_host_facts(settings, host)
 
 
 def config_secret(key: str, *, referenced_by: str) -> pulumi.Output[str]:

@@ -31,7 +31,11 @@ class SecretsSettings(_Model):
             "database_password", "database_admin_password", "provisioner_psk", "admin_password"
         ):
             if getattr(self, required) == "none":
-                raise _FieldError(required, "may not be 'none': this secret is required")
+                raise _FieldError(
+                    required,
+                    "may not be 'none': this secret is required",
+                    "generate[:length], config:<key> or op://vault/item/[section/]field",
+                )
         return self
 
     def source(self, name: str) -> SecretSource:

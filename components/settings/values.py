@@ -40,9 +40,11 @@ class _Model(BaseModel):
 class _FieldError(ValueError):
     """A model-level check that belongs to one field, so the error names that field's key."""
 
-    def __init__(self, field: str, problem: str) -> None:
+    def __init__(self, field: str, problem: str, expected: str | None = None) -> None:
         super().__init__(problem)
         self.field = field
+        self.expected = expected
+        """What to give instead, when the field's description would offer the rejected value."""
 
 
 # --- value types ---------------------------------------------------------------------------------
@@ -167,6 +169,8 @@ def _check_repository(value: str) -> str:
 
 def _project_dir(value: str) -> str:
     path = PurePosixPath(value)
-    if path.is_absolute() or ".." in path.parts or not (PROJECT_ROOT / path).is_dir():
-        raise ValueError("is not a directory inside the project")
+    if path.is_absolute() or ".." in path.parts:
+        raise ValueError("is outside the project (absolute or with '..')")
+    if not (PROJECT_ROOT / path).is_dir():
+        raise ValueError("does not exist in the project (no such directory)")
     return value

@@ -148,8 +148,8 @@ def test_preview_of_a_new_key_leaves_the_host_providers_unconfigured() -> None:
 def test_a_config_secret_key_gives_its_own_public_key() -> None:
     private = openssh_private_key("config-key-body")
     run = run_with_hosts(
-        overrides={"egoengine:secrets": {**STACK_SECRETS, "hostsSshKey": "config:hostsKey"}},
-        extra_secrets={"egoengine:hostsKey": private},
+        overrides={"egoengine:secrets": {**STACK_SECRETS, "hostsSshKey": "config:sshPrivateKey"}},
+        extra_secrets={"egoengine:sshPrivateKey": private},
     )
     assert not run.by_type("tls:index/privateKey:PrivateKey")
     assert run.outputs["hostsPublicKey"].value.startswith("ssh-ed25519 ")
@@ -198,8 +198,8 @@ def test_a_1password_key_is_read_through_the_explicit_provider() -> None:
 def test_a_key_source_that_is_not_an_openssh_key_fails_without_echoing_it() -> None:
     with pytest.raises(Exception) as caught:
         run_with_hosts(
-            overrides={"egoengine:secrets": {**STACK_SECRETS, "hostsSshKey": "config:hostsKey"}},
-            extra_secrets={"egoengine:hostsKey": "hunter2-not-a-key"},
+            overrides={"egoengine:secrets": {**STACK_SECRETS, "hostsSshKey": "config:sshPrivateKey"}},
+            extra_secrets={"egoengine:sshPrivateKey": "hunter2-not-a-key"},
         )
     assert "egoengine:secrets.hostsSshKey: does not hold an OpenSSH private key" in str(caught.value)
     assert "hunter2" not in str(caught.value)

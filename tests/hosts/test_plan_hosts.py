@@ -26,7 +26,7 @@ def test_the_plan_lists_hosts_pre_pulls_and_templates(capsys: pytest.CaptureFixt
     lines = section(capsys.readouterr().out)
     assert lines[0] == "  local: the Coder server's engine; templates: docker-envbuilder, docker-shell"
     assert lines[1] == "  cpu-box: ssh://coder@cpu.lan:2222; templates: docker-envbuilder, docker-shell"
-    assert lines[2].startswith("    pre-pulls ghcr.io/joshsymonds/nix-config/egoengine:22bba72@sha256:")
+    assert lines[2].startswith("    pre-pulls ghcr.io/joshsymonds/nix-config/egoengine:22bba72@")
     assert lines[3] == "  gpu-box: ssh://coder@gpu.lan (GPU); templates: docker-envbuilder, docker-shell"
     assert lines[4] == lines[2]
 
