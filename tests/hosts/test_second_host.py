@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from components.settings import HostSettings
+from components.workspace_hosts import CODER_IDENTITY_FILE, CODER_UID
 from components.settings.hosts import known_hosts
 from tests.hosts.keys import OTHER_HOST_KEY
 from tests.hosts.second_host import SecondHost
@@ -84,6 +85,16 @@ def test_a_host_without_a_docker_cli_fails_the_docker_check_with_its_fix(
     assert "fix: install a docker CLI on the host (Debian: apt install docker.io; Podman 4.x has no" in docker_line
 
 
+def test_an_image_the_registry_does_not_have_fails_the_pull_check(
+    second_host: SecondHost, remote_image: str, tmp_path: Path
+) -> None:
+    missing = remote_image.split("@")[0] + "@sha256:" + "0" * 64
+    done = run_check(stack_file(tmp_path, second_host, second_host.host_key_line), second_host, missing)
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[-1].startswith("second: pull from the registry: FAIL (")
+    assert "fix: let the host reach the registry" in done.stdout
+
+
 def test_a_gpu_host_without_the_nvidia_runtime_fails_its_gpu_check(
     second_host: SecondHost, remote_image: str, tmp_path: Path
 ) -> None:
@@ -130,12 +141,14 @@ def test_a_workspace_like_container_runs_there_through_ssh(
         second_host.docker("volume", "rm", "-f", volume)
 
 
-def test_uploaded_key_files_are_mode_600_and_readable_by_coders_user(second_host: SecondHost, remote_image: str) -> None:
+@pytest.mark.parametrize("owner", [CODER_UID, "0"], ids=["owner 1000 (as declared)", "owner root (no owner set)"])
+def test_uploaded_key_files_are_mode_600_and_readable_by_coders_user(
+    second_host: SecondHost, remote_image: str, owner: str
+) -> None:
     """The Coder container's key files, written as the docker provider writes `uploads`: one tar
     per file put at "/" (kreuzwerker/terraform-provider-docker resource_docker_container_funcs.go),
-    with the mode and the owner the stack declares, then read back as uid 1000 (Coder's user)."""
-    from components.workspace_hosts import CODER_IDENTITY_FILE, CODER_UID
-
+    with the mode and the owner the stack declares, then read back as uid 1000 (Coder's user).
+    Without the owner the tar says root, and Coder's user cannot read a mode-600 key."""
     assert second_host.docker("pull", "--quiet", remote_image).returncode == 0
     created = second_host.docker(
         "create", "--name", "coder-upload-test", "--user", CODER_UID, "--entrypoint", "/bin/sh", remote_image,
@@ -149,7 +162,7 @@ def test_uploaded_key_files_are_mode_600_and_readable_by_coders_user(second_host
         with tarfile.open(fileobj=buffer, mode="w") as tar:
             header = tarfile.TarInfo(CODER_IDENTITY_FILE)
             header.size, header.mode = len(content), 0o600
-            header.uid = header.gid = int(CODER_UID)
+            header.uid = header.gid = int(owner)
             tar.addfile(header, io.BytesIO(content))
         with httpx.Client(transport=httpx.HTTPTransport(uds=str(second_host.podman_socket)), timeout=30) as client:
             response = client.put(
@@ -157,9 +170,12 @@ def test_uploaded_key_files_are_mode_600_and_readable_by_coders_user(second_host
             )
         assert response.status_code == 200, response.text
         started = second_host.docker("start", "--attach", "coder-upload-test")
-        assert started.returncode == 0, started.stderr
         mode_and_owner, *key_lines = started.stdout.splitlines()
-        assert mode_and_owner == f"600 {CODER_UID}:{CODER_UID}"
-        assert "\n".join(key_lines) + "\n" == content.decode()
+        assert mode_and_owner == f"600 {owner}:{owner}"
+        if owner == CODER_UID:
+            assert started.returncode == 0, started.stderr
+            assert "\n".join(key_lines) + "\n" == content.decode()
+        else:
+            assert started.returncode != 0 and "Permission denied" in started.stdout + started.stderr
     finally:
         second_host.docker("rm", "-f", "coder-upload-test")
