@@ -13,7 +13,7 @@ SYSTEM_PACKAGES += openssh-server docker.io iproute2
 # Root in CI here; a GitHub-hosted runner or a workstation goes through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv test test-unit system-deps dev preview plan bench clean
+.PHONY: venv test test-unit system-deps dev preview plan bench clean preflight
 
 $(VENV)/.installed: requirements.txt requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ plan: venv
 
 bench: venv
 	$(VENV)/bin/python -m tools.bench
+
+## Read-only look at a live host before the first up (the admin password in PGPASSWORD).
+preflight: venv
+	$(VENV)/bin/python -m tools.preflight $(STACK)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -12,23 +12,30 @@ Lifecycle (what the engine calls on :class:`AdminProvider`):
   ``username``, ``full_name``, ``password`` or ``url`` only re-adopts (logs in again and records
   the new values): the profile and password are set in Coder when the user is first created and
   are not pushed later — change them in Coder first, then in the stack config.
+- **read** (``pulumi refresh``, ``up --refresh``): checks the recorded token with one
+  authenticated read, no login. A token that was deleted, has expired, expires within
+  :data:`components.coder_token.REMINT_BEFORE_EXPIRY`, or was revoked by a password change
+  (Coder deletes a user's API keys when its password changes) is recorded as empty; the next
+  diff sees that and the update logs in and mints a new one, so the token output is never
+  stale. If that login is refused (the first user's password was changed in Coder), ``up``
+  fails with one line saying so.
 - **delete**: deletes the token (already gone is fine) and leaves the user, who owns templates
   and workspaces.
 
-Every operation logs in with the admin credentials instead of trusting a stored token, which
-may have expired (Owner tokens are capped by ``CODER_MAX_ADMIN_TOKEN_LIFETIME``, 168h by default).
+Create and update log in with the admin credentials (minting needs a session; Owner tokens are
+capped by ``CODER_MAX_ADMIN_TOKEN_LIFETIME``, 168h by default); read and the templates use the
+token instead, so an unchanged redeploy creates no session.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import timedelta
-from typing import Any, NotRequired, TypedDict
+from collections.abc import Callable, Mapping
+from typing import Any, Final, NotRequired, TypedDict
 
 import pulumi
 import pulumi.dynamic
 
-from components.coder_api import CoderApiError, CoderClient, CoderError
+from components.coder_api import CoderApiError, CoderClient, CoderError, CoderUnavailableError
 from components.coder_dynamic import (
     contains_unknown,
     inputs_changed,
@@ -36,6 +43,8 @@ from components.coder_dynamic import (
     plain,
     provider_outputs,
 )
+from components.coder_token import CoderAdminError, mint_token, token_usable
+from components.dynamic_pickle import DynamicResource, ProjectProvider
 from components.resource_options import child_options
 
 TYPE_TOKEN = "egoengine:coder:Admin"
@@ -53,9 +62,8 @@ _COMPARED_INPUTS = (
 _TOKEN_INPUTS = ("token_name", "token_lifetime_hours")
 _INPUT_KEYS = (*_COMPARED_INPUTS, "health_timeout_seconds")
 
-
-class CoderAdminError(CoderError):
-    """The admin could not be created, adopted or given a token."""
+READ_GRACE_SECONDS: Final = 10.0
+"""How long read waits for a Coder that does not answer before leaving the state as it is."""
 
 
 class CoderAdminArgs(TypedDict):
@@ -72,10 +80,10 @@ class CoderAdminArgs(TypedDict):
     health_timeout_seconds: pulumi.Input[float]
 
 
-class AdminProvider(pulumi.dynamic.ResourceProvider):
+class AdminProvider(ProjectProvider):
     """Dynamic provider for the admin user and token. Module-level and stateless apart from
-    plain numbers: dill pickles it into the state by reference to this module, and the
-    provider process (started by Pulumi in the project directory) imports it from there."""
+    plain numbers: pickled into the state by reference to this module and class
+    (``components.dynamic_pickle``); moving it needs an alias at this path."""
 
     def __init__(
         self, *, request_timeout_seconds: float = 30.0, poll_interval_seconds: float = 2.0
@@ -106,17 +114,32 @@ class AdminProvider(pulumi.dynamic.ResourceProvider):
         """Offline: compares recorded inputs with the new ones; never replaces."""
         olds, news = plain(olds), plain(news)
         return pulumi.dynamic.DiffResult(
-            changes=inputs_changed(olds, news, _COMPARED_INPUTS),
+            # No recorded token: the last read found it gone or expiring.
+            changes=not olds.get("token") or inputs_changed(olds, news, _COMPARED_INPUTS),
             replaces=[],
             delete_before_replace=False,
         )
+
+    def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
+        """Records an empty token when the recorded one no longer works or expires soon."""
+        props = plain(props)
+        outs = dict(props)
+        token = str(props.get("token") or "")
+        try:
+            usable = bool(token) and self._token_usable(props, token)
+        except CoderUnavailableError:
+            usable = True  # Coder is down: nothing can be told, the state stays as it is
+        # Read never logs in: an unusable token is recorded as empty, the update mints one.
+        if not usable:
+            outs.update(token="", token_id="")
+        return pulumi.dynamic.ReadResult(id_, outs)
 
     def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
         props = plain(props)
         with self._client(props) as client:
             client.wait_until_healthy(float(props["health_timeout_seconds"]))
             user_id, organization_id = _create_or_adopt(client, props)
-            token, token_id = _mint_token(client, props)
+            token, token_id = mint_token(client, props)
         return pulumi.dynamic.CreateResult(
             user_id, _outputs(props, user_id, organization_id, token, token_id)
         )
@@ -127,16 +150,16 @@ class AdminProvider(pulumi.dynamic.ResourceProvider):
         olds, news = plain(olds), plain(news)
         with self._client(news) as client:
             client.wait_until_healthy(float(news["health_timeout_seconds"]))
-            user_id, organization_id = _create_or_adopt(client, news)
+            user_id, organization_id = _create_or_adopt(client, news, refused=_refused_on_update)
             old_token = str(olds.get("token") or "")
             old_token_id = str(olds.get("token_id") or "")
             needs_token = (
                 inputs_changed(olds, news, _TOKEN_INPUTS)
                 or not old_token
-                or not self._token_still_works(news["url"], old_token)
+                or not self._token_usable({**olds, "url": news["url"]}, old_token)
             )
             if needs_token:
-                token, token_id = _mint_token(client, news)
+                token, token_id = mint_token(client, news)
                 if old_token_id and old_token_id != token_id:
                     client.delete_api_key(old_token_id)  # already gone is fine
             else:
@@ -166,21 +189,18 @@ class AdminProvider(pulumi.dynamic.ResourceProvider):
             poll_interval_seconds=self.poll_interval_seconds,
         )
 
-    def _token_still_works(self, url: str, token: str) -> bool:
-        """A read-only check: does the recorded token still authenticate (not expired/deleted)?"""
+    def _token_usable(self, props: Mapping[str, Any], token: str) -> bool:
+        """One authenticated read: the token authenticates and is not about to expire."""
         with CoderClient(
-            url,
+            str(props["url"]),
             session_token=token,
             request_timeout_seconds=self.request_timeout_seconds,
-            startup_grace_seconds=0,
+            startup_grace_seconds=READ_GRACE_SECONDS,
+            poll_interval_seconds=self.poll_interval_seconds,
         ) as client:
-            try:
-                client.me()
-            except CoderApiError as exc:
-                if exc.status == 401:
-                    return False
-                raise
-        return True
+            return token_usable(
+                client, token_name=str(props["token_name"]), token_id=str(props.get("token_id") or "")
+            )
 
 
 def _outputs(
@@ -196,6 +216,23 @@ def _outputs(
     )
 
 
+def _refused_on_adopt(props: Mapping[str, Any], exc: CoderApiError) -> CoderError:
+    return CoderAdminError(
+        "a first user already exists and the configured credentials do not log in: "
+        f"{exc}. Set the admin email and password in the stack config to that user's "
+        f"(configured email: {props['email']})"
+    )
+
+
+def _refused_on_update(props: Mapping[str, Any], exc: CoderApiError) -> CoderError:
+    return CoderAdminError(
+        f"the first Coder user {props['email']} no longer logs in with the stack's admin "
+        f"password ({exc}); was it changed in Coder? Coder then also deleted the operator "
+        "token. Put the current password in egoengine:secrets.adminPassword's source, or set "
+        "it back in Coder, and run `pulumi up` again"
+    )
+
+
 def _login(client: CoderClient, props: Mapping[str, Any], *, purpose: str) -> None:
     login_as_admin(
         client,
@@ -207,9 +244,14 @@ def _login(client: CoderClient, props: Mapping[str, Any], *, purpose: str) -> No
     )
 
 
-def _create_or_adopt(client: CoderClient, props: Mapping[str, Any]) -> tuple[str, str]:
+def _create_or_adopt(
+    client: CoderClient,
+    props: Mapping[str, Any],
+    *,
+    refused: Callable[[Mapping[str, Any], CoderApiError], CoderError] = _refused_on_adopt,
+) -> tuple[str, str]:
     """Create the first user, or adopt the existing one; leaves ``client`` logged in as it.
-    Returns (user id, organization id)."""
+    Returns (user id, organization id). A refused login raises ``refused(props, error)``."""
     email, username = str(props["email"]), str(props["username"])
     created = None
     if not client.first_user_exists():
@@ -231,11 +273,7 @@ def _create_or_adopt(client: CoderClient, props: Mapping[str, Any]) -> tuple[str
             client,
             email=email,
             password=str(props["password"]),
-            refused=lambda exc: CoderAdminError(
-                "a first user already exists and the configured credentials do not log in: "
-                f"{exc}. Set the admin email and password in the stack config to that user's "
-                f"(configured email: {email})"
-            ),
+            refused=lambda exc: refused(props, exc),
         )
     else:
         # Just created with these credentials: a refusal here is Coder's fault, not the
@@ -251,42 +289,7 @@ def _create_or_adopt(client: CoderClient, props: Mapping[str, Any]) -> tuple[str
     return me.id, organization_id
 
 
-def _mint_token(client: CoderClient, props: Mapping[str, Any]) -> tuple[str, str]:
-    """Mint the operator token; a same-named token is deleted and minted again. Returns
-    (token, token id)."""
-    name = str(props["token_name"])
-    hours = float(props["token_lifetime_hours"])
-    try:
-        token = _create_token(client, name, hours)
-    except CoderApiError as exc:
-        if exc.status != 409:
-            raise
-        existing = client.get_token(name)
-        if existing is not None:
-            client.delete_api_key(existing.id)
-        token = _create_token(client, name, hours)
-    minted = client.get_token(name)
-    if minted is None:
-        raise CoderAdminError(f"Coder minted the token {name!r} but does not list it")
-    return token, minted.id
-
-
-def _create_token(client: CoderClient, name: str, hours: float) -> str:
-    try:
-        return client.create_token(token_name=name, lifetime=timedelta(hours=hours))
-    except CoderApiError as exc:
-        refused_lifetime = exc.status == 400 and "lifetime" in f"{exc.message} {exc.detail}".lower()
-        if refused_lifetime:
-            raise CoderAdminError(
-                f"Coder refused an operator token lifetime of {hours:g} hours: {exc}. Owner "
-                "tokens are capped by CODER_MAX_ADMIN_TOKEN_LIFETIME (168h by default): raise "
-                f"CODER_MAX_ADMIN_TOKEN_LIFETIME on the server (e.g. to {hours:g}h), or lower "
-                "the admin token lifetime in the stack config"
-            ) from None
-        raise
-
-
-class _AdminResource(pulumi.dynamic.Resource, module="coder", name="Admin"):
+class _AdminResource(DynamicResource, module="coder", name="Admin"):
     user_id: pulumi.Output[str]
     organization_id: pulumi.Output[str]
     token: pulumi.Output[str]

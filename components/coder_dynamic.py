@@ -1,9 +1,10 @@
 """What the Coder dynamic providers (``coder_admin``, ``coder_template``) share.
 
 Both receive values as Pulumi's dynamic provider host hands them over (unknowns kept during
-preview, secrets possibly in Pulumi's envelope) and compare plain values; both log in with the
-admin's password before every operation (a stored token may have expired); and both record their
-inputs next to what they created, so the next diff and delete see them.
+preview, secrets possibly in Pulumi's envelope) and compare plain values; both authenticate with
+the operator token when they have one and log in with the admin's password only when it no longer
+works (every password login creates a new session key in Coder); and both record their inputs
+next to what they created, so the next diff, read and delete see them.
 """
 
 from __future__ import annotations
@@ -42,6 +43,28 @@ def login_as_admin(
         raise
 
 
+def authenticate(
+    client: CoderClient, *, token: str, login: Callable[[CoderClient], object]
+) -> bool:
+    """Authenticate ``client`` with ``token`` (an API token) if it still works, else call
+    ``login(client)`` (a password login). Returns True when the token was used.
+
+    The check is one read (``GET /users/me``); a 401 means the token was deleted, expired, or
+    revoked by a password change (Coder deletes a user's API keys when its password changes).
+    """
+    if token:
+        client.use_session_token(token)
+        try:
+            client.me()
+        except CoderApiError as exc:
+            if exc.status != 401:
+                raise
+        else:
+            return True
+    login(client)
+    return False
+
+
 def provider_outputs(
     props: Mapping[str, Any], input_keys: Iterable[str], **created: Any
 ) -> dict[str, Any]:
@@ -52,7 +75,7 @@ def provider_outputs(
     return outputs
 
 
-__all__ = ["LOGIN_REFUSED_STATUSES", "login_as_admin", "provider_outputs"]
+__all__ = ["LOGIN_REFUSED_STATUSES", "authenticate", "login_as_admin", "provider_outputs"]
 
 
 def plain(value: Any) -> Any:

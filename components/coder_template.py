@@ -17,8 +17,18 @@ Lifecycle (what the engine calls on :class:`TemplateProvider`):
   wait for the import job (its last log lines are in the error if it fails); create the
   template with that version, or promote the version on the existing one.
 - **update with only metadata**: ``PATCH /templates/{id}`` only, no new version.
+- **read** (``pulumi refresh``, ``up --refresh``): looks the template up and records what Coder
+  has now: gone (deleted in the UI) leaves ``template_id`` empty; an active version other than the
+  one this resource promoted shows in ``live_active_version_id``; metadata edited in the UI
+  replaces the recorded display name, description and icon. The next diff sees each of these as a
+  change and the update repairs it: the template is pushed again, the version promoted back, the
+  metadata set back. Read writes nothing.
 - **delete**: delete the template. Coder refuses while workspaces use it; the error gives the
   workspace count and the way out.
+
+Authentication: the operator token from the admin resource (``admin_token``, a secret input; a
+re-minted token makes an update that only records it); a password login only when that token no
+longer works, because every login creates a session key in Coder. Read never logs in.
 
 Replacement (a ``name`` change) is create-before-delete (``delete_before_replace=False``): the
 new template exists first, so workspaces can be rebuilt on it; the old one is deleted once its
@@ -29,7 +39,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 import pulumi
@@ -39,33 +48,39 @@ from components.coder_api import (
     CoderApiError,
     CoderClient,
     CoderError,
-    Template,
-    TemplateVersion,
-    VariableValue,
+    CoderUnavailableError,
 )
 from components.coder_dynamic import (
+    authenticate,
     contains_unknown,
     inputs_changed,
     login_as_admin,
     plain,
     provider_outputs,
 )
-from components.template_archive import content_hash, ustar_archive
+from components.dynamic_pickle import DynamicResource, ProjectProvider
+from components.template_push import (
+    DEFAULT_IMPORT_TIMEOUT_SECONDS,
+    METADATA_INPUTS,
+    CoderTemplateError,
+    push,
+    set_metadata,
+)
 from components.resource_options import child_options
 
 TYPE_TOKEN = "egoengine:coder:Template"
 
-DEFAULT_IMPORT_TIMEOUT_SECONDS = 600.0
+READ_GRACE_SECONDS = 10.0
+"""How long read waits for a Coder that does not answer before leaving the state as it is."""
 
 _CONTENT_INPUTS = ("content_hash", "variables", "secret_variables", "provisioner_tags")
-_METADATA_INPUTS = ("display_name", "description", "icon")
-_CONNECTION_INPUTS = ("url", "admin_email", "admin_password")
+_CONNECTION_INPUTS = ("url", "admin_email", "admin_password", "admin_token")
 _INPUT_KEYS = (
     *_CONNECTION_INPUTS,
     "name",
     "directory",
     *_CONTENT_INPUTS,
-    *_METADATA_INPUTS,
+    *METADATA_INPUTS,
     "import_timeout_seconds",
 )
 
@@ -75,19 +90,18 @@ _CONTENT_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 _DESCRIPTION_LIMIT = 128
 
 
-class CoderTemplateError(CoderError):
-    """A template could not be pushed, promoted or deleted."""
-
-
 class CoderTemplateArgs(TypedDict):
     url: pulumi.Input[str]
     """Internal base URL of the Coder server."""
     admin_email: pulumi.Input[str]
     admin_password: pulumi.Input[str]
     """Treated as a secret whether or not the caller marked it."""
+    admin_token: NotRequired[pulumi.Input[str]]
+    """The operator API token (secret); the password is used only when it no longer works."""
     name: pulumi.Input[str]
     directory: pulumi.Input[str]
-    """Template directory, relative to the project root (the provider process's working dir)."""
+    """Template directory, relative to the project root (resolved from there, not from the
+    provider process's working directory)."""
     content_hash: pulumi.Input[str]
     """``template_archive.content_hash(directory)``, computed by the caller at program time."""
     variables: NotRequired[pulumi.Input[Mapping[str, pulumi.Input[str]]]]
@@ -101,10 +115,10 @@ class CoderTemplateArgs(TypedDict):
     import_timeout_seconds: NotRequired[pulumi.Input[float]]
 
 
-class TemplateProvider(pulumi.dynamic.ResourceProvider):
+class TemplateProvider(ProjectProvider):
     """Dynamic provider for one template. Module-level and stateless apart from plain numbers:
-    dill pickles it into the state by reference to this module, and the provider process
-    (started by Pulumi in the project directory) imports it from there."""
+    pickled into the state by reference to this module and class (``components.dynamic_pickle``);
+    moving it needs an alias at this path."""
 
     def __init__(
         self,
@@ -172,17 +186,54 @@ class TemplateProvider(pulumi.dynamic.ResourceProvider):
             return pulumi.dynamic.DiffResult(
                 changes=True, replaces=["name"], delete_before_replace=False
             )
-        changed = inputs_changed(
-            olds, news, (*_CONTENT_INPUTS, *_METADATA_INPUTS, *_CONNECTION_INPUTS)
+        changed = drifted(olds) or inputs_changed(
+            olds, news, (*_CONTENT_INPUTS, *METADATA_INPUTS, *_CONNECTION_INPUTS)
         )
         return pulumi.dynamic.DiffResult(changes=changed, replaces=[], delete_before_replace=False)
+
+    def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
+        """What Coder has now (see the module doc); never writes, never logs in: without a
+        working token (or with Coder down) the state stays as it is."""
+        props = plain(props)
+        token = str(props.get("admin_token") or "")
+        if not token:
+            return pulumi.dynamic.ReadResult(id_, props)
+        with CoderClient(
+            str(props["url"]),
+            session_token=token,
+            request_timeout_seconds=self.request_timeout_seconds,
+            startup_grace_seconds=READ_GRACE_SECONDS,
+            poll_interval_seconds=self.poll_interval_seconds,
+        ) as client:
+            try:
+                template_id = str(props.get("template_id") or id_)
+                template = client.get_template(template_id) if template_id else None
+                if template is None:
+                    organization_id = client.default_organization().id
+                    template = client.get_template_by_name(organization_id, str(props["name"]))
+            except CoderUnavailableError:
+                return pulumi.dynamic.ReadResult(id_, props)
+            except CoderApiError as exc:
+                if exc.status != 401:
+                    raise
+                return pulumi.dynamic.ReadResult(id_, props)
+        outs = dict(props)
+        if template is None:
+            outs.update(template_id="", live_active_version_id="")
+        else:
+            outs.update(
+                template_id=template.id,
+                live_active_version_id=template.active_version_id,
+                **{key: getattr(template, key) for key in METADATA_INPUTS},
+            )
+        return pulumi.dynamic.ReadResult(id_, outs)
 
     def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
         props = plain(props)
         with self._client(props) as client:
             organization_id = client.default_organization().id
             existing = client.get_template_by_name(organization_id, str(props["name"]))
-            template, version_id = self._push(client, organization_id, props, existing)
+            template, version_id = push(client, organization_id, props, existing)
         return pulumi.dynamic.CreateResult(
             template.id, _outputs(props, template.id, version_id, organization_id)
         )
@@ -192,11 +243,11 @@ class TemplateProvider(pulumi.dynamic.ResourceProvider):
     ) -> pulumi.dynamic.UpdateResult:
         olds, news = plain(olds), plain(news)
         content_changed = inputs_changed(olds, news, _CONTENT_INPUTS)
-        metadata_changed = inputs_changed(olds, news, _METADATA_INPUTS)
+        metadata_changed = inputs_changed(olds, news, METADATA_INPUTS)
         template_id = str(olds.get("template_id") or "")
         version_id = str(olds.get("active_version_id") or "")
         organization_id = str(olds.get("organization_id") or "")
-        if not content_changed and not metadata_changed:
+        if not content_changed and not metadata_changed and not drifted(olds):
             # Only connection settings changed: record them, touch nothing in Coder.
             return pulumi.dynamic.UpdateResult(
                 _outputs(news, template_id, version_id, organization_id)
@@ -206,11 +257,14 @@ class TemplateProvider(pulumi.dynamic.ResourceProvider):
             template = (client.get_template(template_id) if template_id else None) or (
                 client.get_template_by_name(organization_id, str(news["name"]))
             )
-            if template is None or content_changed:
+            if template is None or content_changed or not version_id:
                 # Gone from Coder (deleted by hand) or new content: push a version.
-                template, version_id = self._push(client, organization_id, news, template)
+                template, version_id = push(client, organization_id, news, template)
             else:
-                _set_metadata(client, template, news)
+                if template.active_version_id != version_id:
+                    # Another version was made active in the UI: promote ours back.
+                    client.promote_template_version(template.id, version_id)
+                set_metadata(client, template, news)
         return pulumi.dynamic.UpdateResult(_outputs(news, template.id, version_id, organization_id))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
@@ -242,13 +296,18 @@ class TemplateProvider(pulumi.dynamic.ResourceProvider):
             poll_interval_seconds=self.poll_interval_seconds,
         )
         try:
-            login_as_admin(
+            authenticate(
                 client,
-                email=str(props["admin_email"]),
-                password=str(props["admin_password"]),
-                refused=lambda exc: CoderTemplateError(
-                    f"template {props.get('name')!r}: cannot log in to Coder at {props['url']} "
-                    f"as {props['admin_email']}: {exc}"
+                token=str(props.get("admin_token") or ""),
+                login=lambda c: login_as_admin(
+                    c,
+                    email=str(props["admin_email"]),
+                    password=str(props["admin_password"]),
+                    refused=lambda exc: CoderTemplateError(
+                        f"template {props.get('name')!r}: cannot log in to Coder at "
+                        f"{props['url']} as {props['admin_email']} (no working operator token, "
+                        f"so with the admin password): {exc}"
+                    ),
                 ),
             )
         except BaseException:
@@ -256,84 +315,20 @@ class TemplateProvider(pulumi.dynamic.ResourceProvider):
             raise
         return client
 
-    def _push(
-        self,
-        client: CoderClient,
-        organization_id: str,
-        props: Mapping[str, Any],
-        existing: Template | None,
-    ) -> tuple[Template, str]:
-        """Upload the directory as a new version, wait for its import, then create the template
-        with it or promote it on ``existing``. Returns (template, active version id)."""
-        name = str(props["name"])
-        version = self._new_version(client, organization_id, props, existing)
-        if existing is None:
-            template = client.create_template(
-                organization_id,
-                name=name,
-                version_id=version.id,
-                display_name=str(props.get("display_name") or ""),
-                description=str(props.get("description") or ""),
-                icon=str(props.get("icon") or ""),
-            )
-        else:
-            client.promote_template_version(existing.id, version.id)
-            template = existing
-            _set_metadata(client, existing, props)
-        return template, version.id
-
-    def _new_version(
-        self,
-        client: CoderClient,
-        organization_id: str,
-        props: Mapping[str, Any],
-        existing: Template | None,
-    ) -> TemplateVersion:
-        name = str(props["name"])
-        directory = Path(str(props["directory"]))
-        planned = str(props["content_hash"])
-        current = content_hash(directory, config_key=f"template {name} directory")
-        if current != planned:
-            raise CoderTemplateError(
-                f"template {name!r}: the directory {directory} changed since preview (planned "
-                f"{planned}, now {current}); run `pulumi up` again so the plan matches the files"
-            )
-        archive = ustar_archive(directory, config_key=f"template {name} directory")
-        file_id = client.upload_file(archive)
-        plain_values = dict(props.get("variables") or {})
-        secret_values = dict(props.get("secret_variables") or {})
-        variables = [
-            VariableValue(str(name), str(value), sensitive=name in secret_values)
-            for name, value in sorted({**plain_values, **secret_values}.items())
-        ]
-        version = client.create_template_version(
-            organization_id,
-            file_id=file_id,
-            template_id=existing.id if existing else None,
-            tags={str(k): str(v) for k, v in dict(props.get("provisioner_tags") or {}).items()},
-            variables=variables,
-            message=f"pushed by egoengine, content {planned}",
-        )
-        timeout = float(props.get("import_timeout_seconds") or DEFAULT_IMPORT_TIMEOUT_SECONDS)
-        try:
-            client.wait_for_import(version.id, timeout)
-        except CoderError as exc:
-            raise CoderTemplateError(f"template {name!r}: {exc}") from None
-        return version
-
-
-def _set_metadata(client: CoderClient, template: Template, props: Mapping[str, Any]) -> None:
-    wanted = {key: str(props.get(key) or "") for key in _METADATA_INPUTS}
-    current = {key: getattr(template, key) for key in _METADATA_INPUTS}
-    if wanted != current:
-        client.update_template_metadata(template.id, **wanted)
-
 
 def _workspace_count(client: CoderClient, name: str) -> int | str:
     try:
         return client.count_workspaces(name)
     except CoderError:
         return "an unknown number of"
+
+
+def drifted(olds: Mapping[str, Any]) -> bool:
+    """Whether the last read found the template gone, or another version active, in Coder."""
+    if "live_active_version_id" not in olds:
+        return False  # state written before read existed, or never refreshed
+    live = olds.get("live_active_version_id")
+    return not olds.get("template_id") or live != olds.get("active_version_id")
 
 
 def _outputs(
@@ -344,11 +339,12 @@ def _outputs(
         _INPUT_KEYS,
         template_id=template_id,
         active_version_id=version_id,
+        live_active_version_id=version_id,
         organization_id=organization_id,
     )
 
 
-class _TemplateResource(pulumi.dynamic.Resource, module="coder", name="Template"):
+class _TemplateResource(DynamicResource, module="coder", name="Template"):
     template_id: pulumi.Output[str]
     active_version_id: pulumi.Output[str]
     organization_id: pulumi.Output[str]
@@ -360,7 +356,12 @@ class _TemplateResource(pulumi.dynamic.Resource, module="coder", name="Template"
         opts: pulumi.ResourceOptions,
         provider: TemplateProvider | None = None,
     ) -> None:
-        outputs = {"template_id": None, "active_version_id": None, "organization_id": None}
+        outputs = {
+            "template_id": None,
+            "active_version_id": None,
+            "live_active_version_id": None,
+            "organization_id": None,
+        }
         super().__init__(provider or TemplateProvider(), name, {**props, **outputs}, opts)
 
 
@@ -378,6 +379,7 @@ class CoderTemplate(pulumi.ComponentResource):
             "url": args["url"],
             "admin_email": args["admin_email"],
             "admin_password": pulumi.Output.secret(args["admin_password"]),
+            "admin_token": pulumi.Output.secret(args.get("admin_token", "")),
             "name": args["name"],
             "directory": args["directory"],
             "content_hash": args["content_hash"],
@@ -395,7 +397,7 @@ class CoderTemplate(pulumi.ComponentResource):
             f"{name}-template",
             props,
             # Forwards the caller's depends_on (the admin) to the dynamic resource.
-            child_options(self, opts, additional_secret_outputs=["admin_password", "secret_variables"]),
+            child_options(self, opts, additional_secret_outputs=["admin_password", "admin_token", "secret_variables"]),
         )
         self.template_id = template.template_id
         self.active_version_id = template.active_version_id

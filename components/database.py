@@ -3,7 +3,7 @@ and database, and the connection URL Coder reads."""
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NamedTuple, TypedDict
 from urllib.parse import quote
 
 import pulumi
@@ -12,6 +12,7 @@ import pulumi_postgresql as postgresql
 from typing_extensions import NotRequired
 
 from components.containers import env_list, pinned_image, role_labels
+from components.database_adoption import adopted_database
 from components.settings import ContainerDatabase, ExternalDatabase
 
 POSTGRES_PORT = 5432
@@ -35,6 +36,15 @@ def connection_url(
     )
 
 
+class AdminConnection(NamedTuple):
+    """How the deploy machine logs in to the server as an admin (its password comes apart)."""
+
+    user: str
+    database: str
+    sslmode: str
+    superuser: bool
+
+
 class DatabaseArgs(TypedDict):
     settings: ContainerDatabase | ExternalDatabase
     name_prefix: str
@@ -50,7 +60,10 @@ class DatabaseArgs(TypedDict):
 
 
 class Database(pulumi.ComponentResource):
-    """The ``coder`` role and database on a PostgreSQL server, and Coder's connection URL."""
+    """The ``coder`` role and database on a PostgreSQL server, and Coder's connection URL.
+
+    ``existing: create`` declares them with the postgresql provider; ``existing: adopt`` takes
+    over the ones already there (``components.database_adoption``), touching no row."""
 
     url: pulumi.Output[str]
     """Connection URL for Coder's container (secret)."""
@@ -74,38 +87,82 @@ class Database(pulumi.ComponentResource):
         if isinstance(settings, ContainerDatabase):
             self.server = self._container(name, args, settings)
             self.admin_host, self.admin_port = "127.0.0.1", settings.host_port
-            provider = postgresql.Provider(
-                f"{name}-postgresql",
-                host=self.admin_host,
-                port=self.admin_port,
-                username="postgres",
-                password=args["admin_password"],
-                database="postgres",
-                sslmode="disable",
-                superuser=True,
-                connect_timeout=15,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.server]),
-            )
+            admin = AdminConnection("postgres", "postgres", "disable", True)
+            server_ready = pulumi.ResourceOptions(parent=self, depends_on=[self.server])
             if args["coder_network_mode"] == "host":
                 coder_host, coder_port = "127.0.0.1", settings.host_port
             else:
                 coder_host, coder_port = NETWORK_ALIAS, POSTGRES_PORT
         else:
             self.admin_host, self.admin_port = settings.host, settings.port
-            provider = postgresql.Provider(
-                f"{name}-postgresql",
-                host=settings.host,
-                port=settings.port,
-                username=settings.admin_user,
-                password=args["admin_password"],
-                database=settings.admin_database,
-                sslmode=settings.sslmode,
-                superuser=settings.admin_is_superuser,
-                connect_timeout=15,
-                opts=child,
+            admin = AdminConnection(
+                settings.admin_user,
+                settings.admin_database,
+                settings.sslmode,
+                settings.admin_is_superuser,
             )
+            server_ready = child
             coder_host, coder_port = settings.coder_host or settings.host, settings.port
 
+        if settings.existing == "adopt":
+            adopted = adopted_database(
+                f"{name}-adopted",
+                {
+                    "host": self.admin_host,
+                    "port": self.admin_port,
+                    "admin_user": admin.user,
+                    "admin_password": args["admin_password"],
+                    "admin_database": admin.database,
+                    "sslmode": admin.sslmode,
+                    "role": settings.user,
+                    "database": settings.name,
+                    "password": args["password"],
+                },
+                server_ready,
+            )
+            role_name, database_name = adopted.role, adopted.database
+            self.ready = [adopted]
+        else:
+            role_name, database_name, self.ready = self._create(
+                name, args, settings, admin, server_ready
+            )
+        self.role_name = role_name
+        self.database_name = database_name
+        self.url = pulumi.Output.secret(
+            pulumi.Output.all(role_name, args["password"], database_name).apply(
+                lambda parts: connection_url(
+                    user=parts[0],
+                    password=parts[1],
+                    host=coder_host,
+                    port=coder_port,
+                    database=parts[2],
+                    sslmode=settings.sslmode,
+                )
+            )
+        )
+        self.register_outputs({"url": self.url})
+
+    def _create(
+        self,
+        name: str,
+        args: DatabaseArgs,
+        settings: ContainerDatabase | ExternalDatabase,
+        admin: AdminConnection,
+        server_ready: pulumi.ResourceOptions,
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str], list[pulumi.Resource]]:
+        """The role and database declared with the postgresql provider (``existing: create``)."""
+        provider = postgresql.Provider(
+            f"{name}-postgresql",
+            host=self.admin_host,
+            port=self.admin_port,
+            username=admin.user,
+            password=args["admin_password"],
+            database=admin.database,
+            sslmode=admin.sslmode,
+            superuser=admin.superuser,
+            connect_timeout=15,
+            opts=server_ready,
+        )
         on_server = pulumi.ResourceOptions(parent=self, provider=provider)
         role = postgresql.Role(
             f"{name}-role",
@@ -125,22 +182,7 @@ class Database(pulumi.ComponentResource):
                 on_server, pulumi.ResourceOptions(protect=True, retain_on_delete=True)
             ),
         )
-        self.role_name = role.name
-        self.database_name = database.name
-        self.ready = [role, database]
-        self.url = pulumi.Output.secret(
-            pulumi.Output.all(role.name, args["password"], database.name).apply(
-                lambda parts: connection_url(
-                    user=parts[0],
-                    password=parts[1],
-                    host=coder_host,
-                    port=coder_port,
-                    database=parts[2],
-                    sslmode=settings.sslmode,
-                )
-            )
-        )
-        self.register_outputs({"url": self.url})
+        return role.name, database.name, [role, database]
 
     def _container(
         self, name: str, args: DatabaseArgs, settings: ContainerDatabase

@@ -13,9 +13,10 @@ from typing_extensions import NotRequired
 from components import template_archive, template_variables
 from components.backup import DatabaseBackup
 from components.coder_admin import CoderAdmin
-from components.coder_server import CoderServer
+from components.coder_server import CoderServer, internal_url
 from components.coder_template import CoderTemplate
 from components.database import Database
+from components.downgrade_guard import DowngradeGuard
 from components.images import BaseImage, ChildImage, devcontainer_document, image_record
 from components.secrets import Secrets
 from components.workspace_hosts import HostImages, HostsIdentity
@@ -94,6 +95,18 @@ class EgoEngine(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=database.ready),
         )
 
+        # After the dump, before the container: an older Coder never starts on a newer schema.
+        guard = DowngradeGuard(
+            f"{name}-downgrade-guard",
+            {
+                "configured_version": settings.coder.version,
+                "url": internal_url(settings.coder),
+                "backup_directory": settings.backup.directory,
+                "allow_downgrade": settings.coder.allow_downgrade,
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[backup.dump]),
+        )
+
         coder_args: dict = {
             "settings": settings.coder,
             "engine": settings.engine,
@@ -102,8 +115,8 @@ class EgoEngine(pulumi.ComponentResource):
             "database_url": database.url,
             "provisioner_psk": secret["provisioner_psk"],
             "admin_token_lifetime_hours": settings.admin.token_lifetime_hours,
-            # The dump of the database is taken before the container changes.
-            "before_change": [backup.dump],
+            # The dump of the database is taken, and the version checked, before it changes.
+            "before_change": [backup.dump, guard.check],
         }
         if network is not None:
             coder_args["network_name"] = network.name
@@ -226,6 +239,8 @@ class EgoEngine(pulumi.ComponentResource):
                 "url": coder.internal_url,
                 "admin_email": settings.admin.email,
                 "admin_password": secret["admin_password"],
+                # The operator token: no password login (a new session) per template operation.
+                "admin_token": admin.token,
                 "name": template,
                 "directory": directory,
                 "content_hash": template_archive.content_hash(

@@ -74,6 +74,8 @@ REMOTE_IMAGE: Final = "docker:index/remoteImage:RemoteImage"
 VOLUME: Final = "docker:index/volume:Volume"
 DATABASE: Final = "postgresql:index/database:Database"
 ROLE: Final = "postgresql:index/role:Role"
+ADOPTED_DATABASE: Final = "pulumi-python:dynamic/database:Adoption"
+"""The role and database taken over with ``egoengine:database.existing: adopt``."""
 COMMAND: Final = "command:local:Command"
 
 # The label the program puts on its containers and volumes to say what they are.
@@ -518,8 +520,8 @@ def validate_postgres_volume_protected(args: ResourceValidationArgs, report_viol
 
 
 def validate_database_protected(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    """The Coder database is protected from deletion."""
-    if args.resource_type != DATABASE:
+    """The Coder database (declared, or adopted) is protected from deletion."""
+    if args.resource_type not in (DATABASE, ADOPTED_DATABASE):
         return
     if not args.opts.protect:
         report_violation(

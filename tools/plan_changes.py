@@ -26,6 +26,7 @@ from tools import plan_replacements
 
 Action = Literal["create", "update", "replace", "delete"]
 ADMIN_TYPE = "pulumi-python:dynamic/coder:Admin"
+_RECORDED_OUTPUTS: dict[str, dict[str, str]] = {ADMIN_TYPE: {"token": "[recorded token]"}}
 ROLE_LABEL = "egoengine.role"
 DOWNTIME_ROLES = {"coder-server": "Coder", "postgres": "PostgreSQL"}
 
@@ -133,7 +134,10 @@ def _dynamic_diff(resource_type: str, old: Mapping[str, Any], new: Mapping[str, 
         return None
     module, class_name = found
     provider = getattr(importlib.import_module(module), class_name)()
-    result = provider.diff("", dict(old), dict(new))
+    # A plan document holds inputs, not state: outputs a diff reads from state (the admin's
+    # recorded token, which only a refresh can find gone) count as still recorded offline.
+    recorded = {**_RECORDED_OUTPUTS.get(resource_type, {}), **old}
+    result = provider.diff("", recorded, dict(new))
     return bool(result.changes), list(result.replaces or [])
 
 

@@ -28,6 +28,11 @@ class _DatabaseCommon(_Model):
     sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = Field(
         "disable", description="a libpq sslmode: disable, require, verify-ca, verify-full, ..."
     )
+    existing: Literal["create", "adopt"] = Field(
+        "create",
+        description="create (make the role and database) or adopt (take over the ones that "
+        "exist, e.g. the NixOS module's)",
+    )
 
     @field_validator("name", "user")
     @classmethod

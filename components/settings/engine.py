@@ -77,6 +77,9 @@ class CoderSettings(_Model):
         300, ge=10, le=3600, description="seconds to wait for /healthz, 10..3600"
     )
     container_name: str | None = Field(None, description="a container name [a-zA-Z0-9_.-]")
+    allow_downgrade: bool = Field(
+        False, description="true or false (true lets up start an older Coder than the running one)"
+    )
 
     @field_validator("version")
     @classmethod

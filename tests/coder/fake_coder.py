@@ -15,12 +15,19 @@ handlers) strictly enough that a client bug shows up as an error, not as a silen
   without a default and without a value fails like ``REQUIRED_TEMPLATE_VARIABLES``;
 - a template PATCH treats its body as the full settings set (a missing TTL resets to 0, as the
   real handler does), and returns 304 when nothing changed;
-- deleting a template with workspaces is refused with Coder's 400 message.
+- deleting a template with workspaces is refused with Coder's 400 message;
+- an expired key is refused (401), and a password change (``PUT /users/{user}/password``)
+  deletes all of the user's API keys, as coderd's ``putUserPassword`` does
+  (``tx.DeleteAPIKeysByUserID``).
 
 Test hooks: :attr:`FakeCoder.healthy`, :attr:`FakeCoder.unavailable_requests`,
 :meth:`FakeCoder.set_workspace_count`, :meth:`FakeCoder.add_first_user`, and the records
 :attr:`FakeCoder.writes` (POST/PATCH/DELETE other than login), :attr:`FakeCoder.logins` and
-:attr:`FakeCoder.requests` (everything).
+:attr:`FakeCoder.requests` (everything); :attr:`FakeCoder.sessions` counts the session keys
+password logins created. Changes "in the UI": :meth:`FakeCoder.ui_delete_template`,
+:meth:`FakeCoder.ui_activate_version`, :meth:`FakeCoder.ui_set_display_name`,
+:meth:`FakeCoder.ui_change_password`, :meth:`FakeCoder.ui_delete_token`,
+:meth:`FakeCoder.expire_token`.
 """
 
 from __future__ import annotations
@@ -188,6 +195,7 @@ class FakeCoder:
         self.workspace_counts: dict[str, int] = {}  # template name -> count
         self.writes: list[tuple[str, str]] = []
         self.logins = 0
+        self.sessions_created = 0
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -269,11 +277,55 @@ class FakeCoder:
                 if key.token_name == token_name:
                     key.valid = False
 
+    @property
+    def sessions(self) -> int:
+        """Session keys made by password logins so far (each login makes one)."""
+        return self.sessions_created
+
+    def ui_delete_template(self, name: str) -> None:
+        with self._lock:
+            template = self.template(name)
+            assert template is not None, name
+            template.deleted = True
+
+    def ui_activate_version(self, name: str, version_id: str) -> None:
+        with self._lock:
+            template = self.template(name)
+            assert template is not None, name
+            template.active_version_id = version_id
+
+    def ui_set_display_name(self, name: str, display_name: str) -> None:
+        with self._lock:
+            template = self.template(name)
+            assert template is not None, name
+            template.display_name = display_name
+
+    def ui_change_password(self, email: str, password: str) -> None:
+        """Like ``PUT /users/{user}/password``: the user's API keys are all deleted."""
+        with self._lock:
+            user = next(u for u in self.users if u.email == email)
+            user.password = password
+            for key_id in [k.id for k in self.keys.values() if k.user_id == user.id]:
+                del self.keys[key_id]
+
+    def ui_delete_token(self, token_name: str) -> None:
+        with self._lock:
+            for key_id in [k.id for k in self.keys.values() if k.token_name == token_name]:
+                del self.keys[key_id]
+
+    def expire_token(self, token_name: str, *, in_: timedelta = timedelta(0)) -> None:
+        """Move a token's expiry to now + ``in_`` (0 or negative: expired now)."""
+        with self._lock:
+            for key in self.keys.values():
+                if key.token_name == token_name:
+                    key.expires_at = (datetime.now(UTC) + in_).isoformat()
+
     def reset_records(self) -> None:
         with self._lock:
             self.writes.clear()
             self.requests.clear()
             self.logins = 0
+            self.sessions_created = 0
 
     # -- request handling ------------------------------------------------------------------------
 
@@ -285,6 +337,9 @@ class FakeCoder:
         route(("POST", re.compile(r"/api/v2/users/first"), self._post_first_user, False))
         route(("POST", re.compile(r"/api/v2/users/login"), self._login, False))
         route(("GET", re.compile(r"/api/v2/users/me"), self._me, True))
+        route(
+            ("PUT", re.compile(r"/api/v2/users/(?P<who>[^/]+)/password"), self._put_password, True)
+        )
         route(("GET", re.compile(r"/api/v2/users/me/organizations"), self._my_orgs, True))
         route(("GET", re.compile(r"/api/v2/organizations"), self._my_orgs, True))
         route(("POST", re.compile(r"/api/v2/users/me/keys/tokens"), self._post_token, True))
@@ -404,6 +459,8 @@ class FakeCoder:
         key = self.keys.get(key_id)
         if key is None or not secrets.compare_digest(key.secret, secret) or not key.valid:
             raise _error(401, "API key is invalid.")
+        if datetime.fromisoformat(key.expires_at) <= datetime.now(UTC):
+            raise _error(401, f"API key expired at {key.expires_at}.")
         return next(u for u in self.users if u.id == key.user_id)
 
     @staticmethod
@@ -498,10 +555,22 @@ class FakeCoder:
         key = self._new_key(
             user, login_type="password", token_name="", lifetime=timedelta(hours=24)
         )
+        self.sessions_created += 1
         return 201, {"session_token": key.key}
 
     def _me(self, user: FakeUser, **_: Any) -> tuple[int, Any]:
         return 200, self._user_json(user)
+
+    def _put_password(self, user: FakeUser, who: str, body: bytes, **_: Any) -> tuple[int, Any]:
+        if who not in ("me", user.id, user.username):
+            raise _error(404, "Resource not found or you do not have access to this resource")
+        request = self._json(body)
+        if not request.get("password"):
+            raise _error(400, "Validation failed.", validations=[{"field": "password"}])
+        user.password = str(request["password"])
+        for key_id in [k.id for k in self.keys.values() if k.user_id == user.id]:
+            del self.keys[key_id]
+        return 204, None
 
     def _my_orgs(self, **_: Any) -> tuple[int, Any]:
         return 200, [

@@ -8,6 +8,7 @@ import base64
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -148,9 +149,11 @@ def test_template_component_shape_and_secrets(monitor: _EngineLikeMonitor) -> An
     return check()
 
 
-def test_providers_survive_dill_into_a_separate_process() -> None:
+@pytest.mark.parametrize("where", ["project", "elsewhere"])
+def test_providers_survive_dill_into_a_separate_process(tmp_path: Path, where: str) -> None:
     """The engine stores the provider dill-pickled in the state and runs it in a new Python
-    process started in the project directory; it must load and work there."""
+    process; it must load and work there, whatever that process's working directory (``-I``:
+    neither the working directory nor PYTHONPATH is on ``sys.path``)."""
     from pulumi.dynamic.dynamic import serialize_provider
 
     payloads = {
@@ -167,15 +170,15 @@ def test_providers_survive_dill_into_a_separate_process() -> None:
         assert type(admin).__module__ == "components.coder_admin", type(admin)
         assert admin.poll_interval_seconds == 0.5
         same = {"url": "u", "email": "e", "username": "a", "password": "p",
-                "token_name": "t", "token_lifetime_hours": 1}
+                "token_name": "t", "token_lifetime_hours": 1, "token": "k"}
         assert admin.diff("id", same, dict(same)).changes is False
         assert template.diff("id", {"name": "a"}, {"name": "b"}).replaces == ["name"]
         print("ok")
         """
     )
     result = subprocess.run(
-        [sys.executable, "-c", script, payloads["admin"], payloads["template"]],
-        cwd=REPO_ROOT,
+        [sys.executable, "-I", "-c", script, payloads["admin"], payloads["template"]],
+        cwd=REPO_ROOT if where == "project" else tmp_path,
         capture_output=True,
         text=True,
         timeout=60,

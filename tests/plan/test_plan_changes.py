@@ -37,7 +37,7 @@ def test_no_change_is_no_change(dev_before: dict[str, Any]) -> None:
     changes = changes_of(dev_before)
     assert changes.lines() == []
     assert changes.summary() == (
-        "0 to create, 0 to update, 0 to replace, 0 to delete, 16 unchanged; "
+        "0 to create, 0 to update, 0 to replace, 0 to delete, 17 unchanged; "
         "downtime: none; data at risk: none"
     )
 
@@ -45,7 +45,10 @@ def test_no_change_is_no_change(dev_before: dict[str, Any]) -> None:
 def test_new_coder_version_replaces_image_container_and_takes_a_backup_first(dev_before: dict[str, Any]) -> None:
     changes = changes_of(dev_before, *NEW_CODER)
     found = by_name(changes)
-    assert set(found) == {"egoengine-coder-image", "egoengine-coder-container", "egoengine-backup-pg-dump"}
+    assert set(found) == {
+        "egoengine-coder-image", "egoengine-coder-container", "egoengine-backup-pg-dump",
+        "egoengine-downgrade-guard-check",  # main's downgrade guard checks the new version
+    }
     assert found["egoengine-coder-image"].forcing == ("name",)
     # A new digest gives a new image id: the container is recreated on it, stopped first.
     assert found["egoengine-coder-container"].forcing == ("image",)
@@ -55,9 +58,10 @@ def test_new_coder_version_replaces_image_container_and_takes_a_backup_first(dev
         "replace  docker:index/container:Container  egoengine-coder-container  "
         "(forced by image; the old one is deleted first)",
         "replace  docker:index/remoteImage:RemoteImage  egoengine-coder-image  (forced by name)",
+        "update   command:local:Command  egoengine-downgrade-guard-check  (changes create)",
     ]
     assert changes.summary() == (
-        "0 to create, 0 to update, 3 to replace, 0 to delete, 13 unchanged; "
+        "0 to create, 1 to update, 3 to replace, 0 to delete, 13 unchanged; "
         "downtime: Coder container replaced (egoengine-coder-container); data at risk: none"
     )
 
@@ -152,7 +156,7 @@ def test_against_prints_the_changes_and_one_summary_line(
     lines = out.strip().splitlines()
     assert lines[0] == f"Changes to stack dev against {old} (up, computed outputs stubbed)"
     assert "  replace  docker:index/container:Container  egoengine-coder-container  " in out
-    assert lines[-1].startswith("0 to create, 0 to update, 3 to replace, 0 to delete")
+    assert lines[-1].startswith("0 to create, 1 to update, 3 to replace, 0 to delete")
 
 
 @pytest.mark.parametrize(

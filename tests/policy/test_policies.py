@@ -253,6 +253,12 @@ def test_protected_database_passes() -> None:
     assert violations(policies.validate_database_protected, args) == []
 
 
+def test_unprotected_adopted_database_is_reported() -> None:
+    args = resource_args(policies.ADOPTED_DATABASE, {"database": "coder"}, name="adopted", protect=False)
+    [message] = violations(policies.validate_database_protected, args)
+    assert "'adopted' is not protected" in message
+
+
 def test_unprotected_database_is_reported() -> None:
     args = resource_args(DATABASE, {"name": "coder", "owner": "coder"}, name="coder-db", protect=False)
     [message] = violations(policies.validate_database_protected, args)
