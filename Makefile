@@ -13,7 +13,7 @@ SYSTEM_PACKAGES += openssh-server docker.io iproute2
 # Root in CI here; a GitHub-hosted runner or a workstation goes through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv test test-unit system-deps dev preview plan bench clean preflight
+.PHONY: venv test test-unit system-deps dev dev-down preview plan bench clean preflight
 
 $(VENV)/.installed: requirements.txt requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,12 +37,20 @@ system-deps:
 	$(SUDO) apt-get update -q
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES)
 
-## Bring up the dev stack on this machine (needs the Pulumi CLI and a Docker or Podman socket).
+## Bring up the dev stack on this machine: checks every prerequisite first (the Pulumi CLI, pg_dump,
+## a rootful Docker or Podman socket) and changes no tracked file.
 dev: venv
-	@bash tools/dev-up.sh
+	@$(VENV)/bin/python -m tools.dev up
 
+## Destroy the dev stack, keeping the protected PostgreSQL data; `make dev-down ALL=1` deletes
+## everything, data included, after a prompt.
+dev-down: venv
+	@$(VENV)/bin/python -m tools.dev down $(if $(ALL),--all)
+
+## pulumi preview with the policy pack: dev on this machine's stack, vermissian on the production
+## backend (deploy/backend.env).
 preview: venv
-	pulumi preview -s $(STACK) --policy-pack policy --diff
+	@$(VENV)/bin/python -m tools.dev preview $(STACK)
 
 ## The resource tree, dependencies and policy findings of a stack, without the Pulumi CLI.
 plan: venv

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_docker as docker
 from typing_extensions import NotRequired
 
-from components.containers import env_list, pinned_image, role_labels
+from components.containers import container_labels, env_list, pinned_image
 from components.settings import CoderSettings, EngineSettings
 
 DEFAULT_MAX_ADMIN_TOKEN_HOURS = 168
@@ -21,6 +21,9 @@ class CoderServerArgs(TypedDict):
     socket_gid: int
     """Group owning the engine socket: added to the container so Coder can create workspaces."""
     name_prefix: str
+    engine_kind: NotRequired[str]
+    """``podman``, ``docker`` or ``unknown`` (the default): labelled on the container for the policy
+    pack, which holds any engine not known to be Docker to restart policy ``always``."""
     database_url: pulumi.Input[str]
     """``CODER_PG_CONNECTION_URL`` (secret)."""
     provisioner_psk: pulumi.Input[str]
@@ -138,7 +141,7 @@ class CoderServer(pulumi.ComponentResource):
             wait_timeout=settings.health_timeout_seconds,
             restart=settings.restart,
             must_run=True,
-            labels=role_labels("coder-server"),
+            labels=container_labels("coder-server", args.get("engine_kind", "unknown")),
             uploads=args.get("uploads"),
             # The host port is fixed: the old container must stop before the new one binds it.
             opts=pulumi.ResourceOptions(

@@ -7,11 +7,26 @@ import pulumi_docker as docker
 
 ROLE_LABEL = "egoengine.role"
 """Label that tells the policy pack which container or volume plays which part."""
+ENGINE_LABEL = "egoengine.engine"
+"""Label naming the engine a container runs on (``podman``, ``docker`` or ``unknown``): the policy
+pack requires restart policy ``always`` unless it says ``docker``."""
+RESTART_POLICY = "always"
+"""Podman has no daemon: after a reboot only ``podman-restart.service`` starts containers, and only
+those whose restart policy is ``always``. Docker's daemon restarts ``always`` containers as well."""
+PODMAN_BRIDGE_IPAM_OPTIONS = {"driver": "host-local"}
+"""What Podman's Docker-compatible API reports as a bridge network's IPAM options when none were
+given (its default IPAM driver). The provider reads them back into ``ipamOptions``, which forces a
+replacement when it differs from what was declared, so on Podman the program declares exactly this."""
 
 
 def role_labels(role: str, label_type: type = docker.ContainerLabelArgs) -> list:
     """``[label_type(label="egoengine.role", value=role)]`` for containers or volumes."""
     return [label_type(label=ROLE_LABEL, value=role)]
+
+
+def container_labels(role: str, engine_kind: str) -> list[docker.ContainerLabelArgs]:
+    """A container's labels: its role and the engine it runs on."""
+    return [*role_labels(role), docker.ContainerLabelArgs(label=ENGINE_LABEL, value=engine_kind)]
 
 
 def pinned_image(name: str, ref: str, parent: pulumi.Resource) -> docker.RemoteImage:

@@ -11,7 +11,7 @@ import pulumi_docker as docker
 import pulumi_postgresql as postgresql
 from typing_extensions import NotRequired
 
-from components.containers import env_list, pinned_image, role_labels
+from components.containers import RESTART_POLICY, container_labels, env_list, pinned_image, role_labels
 from components.database_adoption import adopted_database
 from components.settings import ContainerDatabase, ExternalDatabase
 
@@ -49,6 +49,9 @@ class DatabaseArgs(TypedDict):
     settings: ContainerDatabase | ExternalDatabase
     name_prefix: str
     """Prefix of engine-visible names, e.g. ``egoengine-dev``."""
+    engine_kind: NotRequired[str]
+    """``podman``, ``docker`` or ``unknown`` (the default): labelled on the container for the policy
+    pack, which holds any engine not known to be Docker to restart policy ``always``."""
     password: pulumi.Input[str]
     """Password of the ``coder`` role (secret)."""
     admin_password: pulumi.Input[str]
@@ -229,9 +232,9 @@ class Database(pulumi.ComponentResource):
             ),
             wait=True,
             wait_timeout=120,
-            restart="unless-stopped",
+            restart=RESTART_POLICY,
             must_run=True,
-            labels=role_labels("postgres"),
+            labels=container_labels("postgres", args.get("engine_kind", "unknown")),
             # The host port is fixed, so the old container must go before the new one starts.
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )

@@ -15,6 +15,7 @@ from components.backup import DatabaseBackup
 from components.coder_admin import CoderAdmin
 from components.coder_server import CoderServer, internal_url
 from components.coder_template import CoderTemplate
+from components.containers import PODMAN_BRIDGE_IPAM_OPTIONS
 from components.database import Database
 from components.downgrade_guard import DowngradeGuard
 from components.images import BaseImage, ChildImage, devcontainer_document, image_record
@@ -67,11 +68,15 @@ class EgoEngine(pulumi.ComponentResource):
         network = None
         if bridged and isinstance(settings.database, ContainerDatabase):
             network = docker.Network(
-                f"{name}-network", name=settings.name_prefix, opts=child
+                f"{name}-network",
+                name=settings.name_prefix,
+                ipam_options=PODMAN_BRIDGE_IPAM_OPTIONS if resolved.engine_kind == "podman" else None,
+                opts=child,
             )
         database_args: dict = {
             "settings": settings.database,
             "name_prefix": settings.name_prefix,
+            "engine_kind": resolved.engine_kind,
             "password": secret["database_password"],
             "admin_password": secret["database_admin_password"],
             "coder_network_mode": settings.coder.network,
@@ -112,6 +117,7 @@ class EgoEngine(pulumi.ComponentResource):
             "engine": settings.engine,
             "socket_gid": resolved.socket_gid,
             "name_prefix": settings.name_prefix,
+            "engine_kind": resolved.engine_kind,
             "database_url": database.url,
             "provisioner_psk": secret["provisioner_psk"],
             "admin_token_lifetime_hours": settings.admin.token_lifetime_hours,

@@ -83,6 +83,10 @@ ROLE_LABEL: Final = "egoengine.role"
 CODER_SERVER_ROLE: Final = "coder-server"
 POSTGRES_ROLE: Final = "postgres"
 POSTGRES_DATA_ROLE: Final = "postgres-data"
+# The label naming the engine a container runs on, set from what the engine says in /version.
+ENGINE_LABEL: Final = "egoengine.engine"
+DOCKER_ENGINE: Final = "docker"
+RESTART_ALWAYS: Final = "always"
 
 # Container variables that carry a credential, by container role: the database URL holds the role's
 # password, the PSK lets a provisioner daemon join. Named one by one: a pattern would also catch
@@ -326,17 +330,22 @@ def keep_secret_markers_in_analyzer() -> None:
 keep_secret_markers_in_analyzer()
 
 
-def role_label(props: Mapping[str, Any]) -> Any:
-    """Value of the ``egoengine.role`` label, ``UNKNOWN`` if any label is unknown, else ``ABSENT``."""
+def label_value(props: Mapping[str, Any], wanted: str) -> Any:
+    """Value of the label ``wanted``, ``UNKNOWN`` if any label is unknown, else ``ABSENT``."""
     labels = lookup(props, "labels")
     saw_unknown = labels is UNKNOWN
     for label in items(labels):
         name = lookup(label, "label")
         if name is UNKNOWN:
             saw_unknown = True
-        elif name == ROLE_LABEL:
+        elif name == wanted:
             return lookup(label, "value")
     return UNKNOWN if saw_unknown else ABSENT
+
+
+def role_label(props: Mapping[str, Any]) -> Any:
+    """Value of the ``egoengine.role`` label, ``UNKNOWN`` if any label is unknown, else ``ABSENT``."""
+    return label_value(props, ROLE_LABEL)
 
 
 @dataclass(frozen=True)
@@ -686,6 +695,31 @@ def validate_image_builds_use_helper(args: ResourceValidationArgs, report_violat
 
 
 # --------------------------------------------------------------------------------------------------
+# Restart after a reboot
+# --------------------------------------------------------------------------------------------------
+
+def validate_restart_always_on_podman(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """A container restarts after a reboot: policy ``always`` unless its engine label says Docker.
+
+    Podman has no daemon; after a reboot only podman-restart.service starts containers, and only those
+    whose restart policy is ``always``. A container whose engine is not known to be Docker (label
+    missing, ``podman`` or ``unknown``) is held to that rule.
+    """
+    if args.resource_type != CONTAINER:
+        return
+    engine = label_value(args.props, ENGINE_LABEL)
+    restart = lookup(args.props, "restart")
+    if engine is UNKNOWN or restart is UNKNOWN or engine == DOCKER_ENGINE:
+        return
+    policy = "no" if restart is ABSENT else restart  # the provider's default
+    if policy != RESTART_ALWAYS:
+        shown = engine if isinstance(engine, str) else "not labelled"
+        report_violation(
+            f"Container '{args.name}' has restart policy '{policy}' on engine {shown} ({ENGINE_LABEL}); "
+            "Podman restarts only 'always' containers after a reboot (podman-restart.service): set "
+            "restart='always' (egoengine:coder.restart for the Coder server).", None)
+
+
 # Coder server container
 # --------------------------------------------------------------------------------------------------
 
@@ -893,6 +927,14 @@ child_config_inheritance = ResourceValidationPolicy(
     severity=Severity.HIGH,
 )
 
+restart_always_on_podman = ResourceValidationPolicy(
+    name="restart-always-on-podman",
+    description="Containers on an engine not known to be Docker have restart policy 'always', the only one "
+                "Podman's podman-restart.service restarts after a reboot.",
+    validate=validate_restart_always_on_podman,
+    severity=Severity.HIGH,
+)
+
 host_providers_pinned = ResourceValidationPolicy(
     name="host-providers-pinned",
     description="Every workspace host's docker provider uses ssh:// with StrictHostKeyChecking=yes against "
@@ -918,6 +960,7 @@ RESOURCE_POLICIES: Final[tuple[ResourceValidationPolicy, ...]] = (
     coder_env_known,
     no_secrets_in_plain_env,
     child_config_inheritance,
+    restart_always_on_podman,
     host_providers_pinned,
 )
 STACK_POLICIES: Final[tuple[StackValidationPolicy, ...]] = (single_coder_server,)

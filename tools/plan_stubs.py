@@ -30,6 +30,7 @@ from typing import Any
 
 from components import settings as cfg
 from components.program import build
+from components.engine_facts import EngineFacts
 from components.settings import OnePasswordRef
 from tools import mock_engine
 
@@ -37,6 +38,8 @@ OP_TOKEN_KEY = "onepassword:serviceAccountToken"
 OP_TOKEN_PLACEHOLDER = "[placeholder onepassword:serviceAccountToken]"
 PLACEHOLDER_SOCKET_GID = 998
 """Stands in for the engine socket's group; a stack that sets ``engine.socketGid`` keeps its own."""
+PLACEHOLDER_ENGINE = EngineFacts(kind="podman", rootless=False)
+"""Stands in for what a local engine says it is: rootful Podman, the production engine."""
 
 
 def placeholder_value(ref: OnePasswordRef) -> str:
@@ -211,17 +214,19 @@ _OFFLINE_SSH_DIR = tempfile.TemporaryDirectory(prefix="egoengine-plan-ssh-")
 
 
 def host_facts(
-    socket_gid: int | None = PLACEHOLDER_SOCKET_GID, ledger: dict[str, str] | None = None
+    socket_gid: int | None = PLACEHOLDER_SOCKET_GID,
+    engine: EngineFacts | None = PLACEHOLDER_ENGINE,
+    ledger: dict[str, str] | None = None,
 ) -> cfg.HostFacts:
-    """Host facts without a host: the engine socket's group id is the placeholder (recorded in
-    ``ledger`` when the program asks for it)."""
+    """Host facts without a host: the engine socket's group id and the engine are placeholders
+    (the group id recorded in ``ledger`` when the program asks for it)."""
 
     def stub_gid(_path: str) -> int | None:
         if ledger is not None and socket_gid is not None:
             ledger.setdefault(str(socket_gid), "engine socket group id")
         return socket_gid
 
-    return cfg.HostFacts(socket_gid=stub_gid)
+    return cfg.HostFacts(socket_gid=stub_gid, engine=lambda _path: engine)
 
 
 def run_with_config(
@@ -232,6 +237,7 @@ def run_with_config(
     preview: bool = False,
     stubs: mock_engine.Stubs | None = None,
     socket_gid: int | None = PLACEHOLDER_SOCKET_GID,
+    engine: EngineFacts | None = PLACEHOLDER_ENGINE,
 ) -> mock_engine.EngineRun:
     """Run the real program with ``config`` on the mocked engine, nothing outside touched.
 
@@ -239,7 +245,7 @@ def run_with_config(
     ``ProgramFailed`` for any other failure of the program.
     """
     stubs = stubs if stubs is not None else stubs_for(config)
-    host = host_facts(socket_gid, stubs.ledger if isinstance(stubs, PermissiveStubs) else None)
+    host = host_facts(socket_gid, engine, stubs.ledger if isinstance(stubs, PermissiveStubs) else None)
     return mock_engine.run(
         lambda: build(cfg.load(host), deploy_ssh_dir=Path(_OFFLINE_SSH_DIR.name) / stack),
         stack=stack,
@@ -259,13 +265,14 @@ def run_stack_offline(
     stubs: mock_engine.Stubs | None = None,
     socket_gid: int | None = PLACEHOLDER_SOCKET_GID,
     op_token: str | None = OP_TOKEN_PLACEHOLDER,
+    engine: EngineFacts | None = PLACEHOLDER_ENGINE,
 ) -> mock_engine.EngineRun:
     """``stack_config`` + ``run_with_config``; ``FileNotFoundError`` for an unknown stack."""
     config, secret_keys = stack_config(
         stack, overrides, secret_overrides=secret_overrides, op_token=op_token
     )
     return run_with_config(
-        stack, config, secret_keys, preview=preview, stubs=stubs, socket_gid=socket_gid
+        stack, config, secret_keys, preview=preview, stubs=stubs, socket_gid=socket_gid, engine=engine
     )
 
 

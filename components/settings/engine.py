@@ -71,7 +71,9 @@ class CoderSettings(_Model):
     )
     telemetry: bool = Field(False, description="true or false")
     restart: Literal["no", "on-failure", "always", "unless-stopped"] = Field(
-        "unless-stopped", description="a restart policy: no, on-failure, always, unless-stopped"
+        # Podman has no daemon: after a reboot only podman-restart.service starts containers, and
+        # only those whose policy is `always` (the policy pack rejects any other on Podman).
+        "always", description="a restart policy: no, on-failure, always, unless-stopped"
     )
     health_timeout_seconds: int = Field(
         300, ge=10, le=3600, description="seconds to wait for /healthz, 10..3600"

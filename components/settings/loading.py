@@ -11,6 +11,8 @@ from typing import Any
 import pulumi
 from pydantic import ValidationError
 
+from components import engine_facts
+from components.engine_facts import EngineFacts
 from components.errors import ConfigError
 from components.settings import hosts, keys, stack_file
 from components.settings import values as settings_values
@@ -28,6 +30,8 @@ class HostFacts:
     """Read-only facts about the deploy machine (injected so tests and the offline plan can stub)."""
 
     socket_gid: Callable[[str], int | None]
+    engine: Callable[[str], EngineFacts | None] = lambda _path: None
+    """What the engine on a local socket says it is (``components.engine_facts``)."""
 
 
 def _stat_socket_gid(path: str) -> int | None:
@@ -38,7 +42,7 @@ def _stat_socket_gid(path: str) -> int | None:
     return info.st_gid if stat.S_ISSOCK(info.st_mode) else None
 
 
-LOCAL_HOST = HostFacts(socket_gid=_stat_socket_gid)
+LOCAL_HOST = HostFacts(socket_gid=_stat_socket_gid, engine=engine_facts.query)
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class ResolvedSettings:
 
     settings: Settings
     socket_gid: int | None
+    engine_kind: str = "unknown"
+    """``podman`` or ``docker`` as the local engine says; ``unknown`` for a remote engine."""
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -83,7 +89,18 @@ def resolve_host_facts(settings: Settings, host: HostFacts) -> ResolvedSettings:
             "is required for a remote engine",
             "the numeric group id owning the engine socket on that host",
         )
-    return ResolvedSettings(settings, gid)
+    facts = host.engine(settings.engine.socket_path) if settings.engine.socket_path else None
+    if facts is not None and facts.rootless:
+        # A rootless engine's user namespace does not map the host's groups, so the socket's
+        # group added to the Coder container grants nothing: Coder could not create workspaces.
+        raise ConfigError(
+            f"{NAMESPACE}:engine.host",
+            f"is a rootless {facts.kind} socket ({settings.engine.socket_path}), whose user namespace "
+            "does not map the socket's group into the Coder container",
+            "a rootful socket: unix:///run/podman/podman.sock (sudo systemctl enable --now "
+            "podman.socket, or podman system service as root) or Docker's unix:///var/run/docker.sock",
+        )
+    return ResolvedSettings(settings, gid, facts.kind if facts else "unknown")
 
 
 def _stack_file(stack: str) -> stack_file.StackFile | None:

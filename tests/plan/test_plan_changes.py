@@ -108,7 +108,7 @@ def test_a_changed_template_updates_only_that_template(tmp_path: Path, monkeypat
 
 def test_restart_policy_is_changed_in_place(dev_before: dict[str, Any]) -> None:
     """The docker provider updates ``restart`` on the running container (no ForceNew)."""
-    changes = changes_of(dev_before, "egoengine:coder.restart=always")
+    changes = changes_of(dev_before, "egoengine:coder.restart=unless-stopped")  # the default is always
     assert changes.lines() == [
         "update   docker:index/container:Container  egoengine-coder-container  (changes restart)"
     ]

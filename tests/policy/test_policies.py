@@ -102,6 +102,7 @@ def coder_props(**overrides: Any) -> dict[str, Any]:
         "ports": [{"internal": 7080, "external": 7080, "ip": "127.0.0.1", "protocol": "tcp"}],
         "healthcheck": {"tests": ["CMD", "curl", "-fsS", "http://127.0.0.1:7080/healthz"], "interval": "5s"},
         "wait": True,
+        "restart": "always",
         "labels": role_labels("coder-server"),
     }
     for key, value in overrides.items():
@@ -643,12 +644,49 @@ def test_stack_with_unknown_labels_is_not_reported_as_missing_a_server() -> None
 
 
 # ------------------------------------------------------------------------------------------------
+# restart-always-on-podman
+# ------------------------------------------------------------------------------------------------
+
+def engine_labels(role: str, engine: str) -> list[dict[str, str]]:
+    return [*role_labels(role), {"label": "egoengine.engine", "value": engine}]
+
+
+@pytest.mark.parametrize("engine", ["podman", "unknown"])
+def test_restart_always_passes_on_podman_or_an_unknown_engine(engine: str) -> None:
+    args = coder(labels=engine_labels("coder-server", engine), restart="always")
+    assert violations(policies.validate_restart_always_on_podman, args) == []
+
+
+@pytest.mark.parametrize("engine", ["podman", "unknown", None])
+@pytest.mark.parametrize("restart", ["unless-stopped", "on-failure", "no", None])
+def test_any_other_restart_policy_is_reported_unless_the_engine_is_docker(engine: Optional[str], restart: Optional[str]) -> None:
+    labels = engine_labels("postgres", engine) if engine else role_labels("postgres")
+    found = violations(policies.validate_restart_always_on_podman, coder(labels=labels, restart=restart))
+    assert len(found) == 1
+    assert f"restart policy '{restart or 'no'}'" in found[0] and "podman-restart.service" in found[0]
+    assert "restart='always'" in found[0]
+
+
+def test_docker_may_use_another_restart_policy() -> None:
+    args = coder(labels=engine_labels("coder-server", "docker"), restart="unless-stopped")
+    assert violations(policies.validate_restart_always_on_podman, args) == []
+
+
+@UNKNOWN_FORMS
+def test_unknown_restart_or_engine_is_not_reported(unknown: Any) -> None:
+    props = {**coder_props(labels=engine_labels("postgres", "podman")), "restart": unknown}
+    assert violations(policies.validate_restart_always_on_podman, resource_args(CONTAINER, props)) == []
+    unknown_engine = [*role_labels("postgres"), {"label": "egoengine.engine", "value": unknown}]
+    assert violations(policies.validate_restart_always_on_podman, coder(labels=unknown_engine, restart="no")) == []
+
+
+# ------------------------------------------------------------------------------------------------
 # Policy objects and the engine-free runner
 # ------------------------------------------------------------------------------------------------
 
 def test_policy_names_are_unique_and_valid_for_the_engine() -> None:
     names = [policy.name for policy in policies.ALL_POLICIES]
-    assert len(names) == len(set(names)) == 11
+    assert len(names) == len(set(names)) == 12
     assert all(re.fullmatch(r"[a-z0-9-]+", name) and name != "all" for name in names)
 
 
@@ -662,8 +700,9 @@ def test_policy_names_are_unique_and_valid_for_the_engine() -> None:
     (CONTAINER, coder_props(wait=False), "coder-server-ready"),
     (CONTAINER, coder_props(envs=["CODER_ACCESS_URL=x", "CODER_PROVISIONER_PSK=y"]), "coder-env-known"),
     (CONTAINER, coder_props(envs=["CODER_ACCESS_URL=x", *CODER_CREDENTIALS]), "no-secrets-in-plain-env"),
-    (CONTAINER, {"image": DIGEST, "envs": POSTGRES_ENVS, "labels": role_labels("postgres")},
+    (CONTAINER, {"image": DIGEST, "envs": POSTGRES_ENVS, "labels": role_labels("postgres"), "restart": "always"},
      "no-secrets-in-plain-env"),
+    (CONTAINER, coder_props(restart="unless-stopped"), "restart-always-on-podman"),
 ])
 def test_check_resource_attributes_findings_to_the_wrapping_policy(resource_type: str, props: dict[str, Any],
                                                                   policy_name: str) -> None:
@@ -693,7 +732,7 @@ def test_compliant_stack_has_no_findings(present: Callable[[dict[str, Any]], dic
         (REMOTE_IMAGE, "coder-image", {"name": PINNED_CODER}),
         (CONTAINER, "coder", coder_props()),
         (CONTAINER, "postgres", {"image": DIGEST, "envs": secret(POSTGRES_ENVS), "labels": role_labels("postgres"),
-                                 "ports": [{"internal": 5432, "external": 5432, "ip": "127.0.0.1"}]}),
+                                 "restart": "always", "ports": [{"internal": 5432, "external": 5432, "ip": "127.0.0.1"}]}),
         (VOLUME, "pgdata", {"labels": role_labels("postgres-data")}),
         (DATABASE, "coder-db", {"name": "coder"}),
         (ROLE, "coder-role", {"login": True, "superuser": False}),

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from components.engine_facts import EngineFacts
 from tools import mock_engine, plan_stubs
 from tools.plan_stubs import OP_TOKEN_KEY  # noqa: F401 - re-exported for the tests
 
@@ -47,6 +48,7 @@ def run_stack(
     stubs: mock_engine.Stubs | None = None,
     socket_gid: int | None = SOCKET_GID,
     op_token: str | None = "deploy-token",
+    engine: EngineFacts | None = plan_stubs.PLACEHOLDER_ENGINE,
 ) -> mock_engine.EngineRun:
     """The real program on the mocked engine (the runner ``tools.plan`` uses), with 1Password
     answering the items above unless ``stubs`` says otherwise."""
@@ -58,6 +60,7 @@ def run_stack(
         stubs=stubs or mock_engine.Stubs(onepassword_items=vermissian_items()),
         socket_gid=socket_gid,
         op_token=op_token,
+        engine=engine,
     )
 
 

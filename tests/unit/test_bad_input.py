@@ -17,6 +17,7 @@ from typing import Any
 import pulumi
 import pytest
 
+from components.engine_facts import EngineFacts
 from components.errors import ConfigError
 from components.settings import PROJECT_ROOT, parse_settings, stack_file
 from components.settings import values as settings_values
@@ -338,6 +339,17 @@ def test_an_engine_socket_that_is_not_there_names_socket_gid() -> None:
     )
 
 
+@pytest.mark.parametrize("kind", ["podman", "docker"])
+def test_a_rootless_engine_socket_is_refused_with_the_way_out(kind: str) -> None:
+    # From main (issue9), with this catalogue's checks.
+    with pytest.raises(ConfigError) as caught:
+        run_stack("dev", engine=EngineFacts(kind=kind, rootless=True))  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert_line(caught.value, message)
+    assert message.startswith(f"config egoengine:engine.host: is a rootless {kind} socket")
+    assert "podman system service as root" in message and "unix:///var/run/docker.sock" in message
+
+
 def test_a_key_in_the_stack_file_is_named_with_its_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The program reads the stack file too: the same rule, with where to look."""
     text = (PROJECT_ROOT / "Pulumi.dev.yaml").read_text() + "  egoengine:databse:\n    mode: container\n"
@@ -422,7 +434,7 @@ POLICY_CONFIG_CASES: list[tuple[str, Any, str]] = [
     ("unknown policy", {"ports-loopback": "advisory"},
      "--policy-config {path}: 'ports-loopback' is not a policy of the pack; expected one of child-config-inheritance, "
      "coder-env-known, coder-server-ready, command-hygiene, database-role-least-privilege, host-providers-pinned, images-pinned, "
-     "no-secrets-in-plain-env, ports-loopback-only, postgres-data-protected, single-coder-server"),
+     "no-secrets-in-plain-env, ports-loopback-only, postgres-data-protected, restart-always-on-podman, single-coder-server"),
     ("unknown policy setting", {"ports-loopback-only": {"allowPublicBinds": True}},
      "--policy-config {path}: 'ports-loopback-only.allowPublicBinds' is not a setting of that policy; "
      "expected enforcementLevel or one of allowPublicBind"),

@@ -99,7 +99,7 @@ def test_coder_container(dev_up: EngineRun) -> None:
     assert inputs["volumes"] == [
         {"containerPath": "/var/run/docker.sock", "hostPath": "/var/run/docker.sock"}
     ]
-    assert inputs["restart"] == "unless-stopped"
+    assert inputs["restart"] == "always"
     assert inputs["healthcheck"]["tests"][-1] == "http://127.0.0.1:7080/healthz"
     assert inputs["wait"] is True and inputs["waitTimeout"] == 300
     assert inputs["ports"] == [{"internal": 7080, "external": 7080, "ip": "127.0.0.1"}]
