@@ -23,9 +23,11 @@ $(VENV)/.installed: requirements.txt requirements-test.txt
 
 venv: $(VENV)/.installed
 
-## Run every test: unit tests on the mocked engine, and integration tests against real Podman,
-## an OCI registry and PostgreSQL (their packages: `sudo make system-deps`).
+## Run every test: mypy over components/, tools/ and policy/ (mypy.ini), unit tests on the mocked
+## engine, and integration tests against real Podman, an OCI registry and PostgreSQL (their
+## packages: `sudo make system-deps`).
 test: venv
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 
 ## Only the tests that need no system service.
@@ -64,4 +66,4 @@ preflight: venv
 	$(VENV)/bin/python -m tools.preflight $(STACK)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache

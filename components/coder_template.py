@@ -59,6 +59,7 @@ from components.coder_dynamic import (
     provider_outputs,
 )
 from components.dynamic_pickle import DynamicResource, ProjectProvider
+from components.image_build import DIGEST_PATTERN
 from components.template_push import (
     DEFAULT_IMPORT_TIMEOUT_SECONDS,
     METADATA_INPUTS,
@@ -86,7 +87,6 @@ _INPUT_KEYS = (
 
 # codersdk NameValid: letters/digits in dash-separated groups, at most 32 characters.
 _TEMPLATE_NAME = re.compile(r"^[a-zA-Z0-9]+(?:-[a-zA-Z0-9]+)*$")
-_CONTENT_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 _DESCRIPTION_LIMIT = 128
 
 
@@ -152,7 +152,7 @@ class TemplateProvider(ProjectProvider):
                 )
             )
         digest = known("content_hash")
-        if digest is not None and not (isinstance(digest, str) and _CONTENT_HASH.match(digest)):
+        if digest is not None and not (isinstance(digest, str) and DIGEST_PATTERN.match(digest)):
             failures.append(
                 pulumi.dynamic.CheckFailure(
                     "content_hash", "must be sha256:<64 hex> from template_archive.content_hash"

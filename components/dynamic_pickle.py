@@ -47,7 +47,7 @@ def _original_batch_setitems() -> Callable[..., Any]:
         if _WRAPPED_NAME not in names or method.__closure__ is None:
             break  # someone else's wrapper: leave it alone
         method = method.__closure__[names.index(_WRAPPED_NAME)].cell_contents
-    return method  # type: ignore[no-any-return]
+    return method
 
 
 _ORIGINAL_BATCH_SETITEMS = _original_batch_setitems()

@@ -10,18 +10,23 @@ import pulumi
 import pulumi_docker as docker
 from typing_extensions import NotRequired
 
-from components import template_archive, template_variables
-from components.backup import DatabaseBackup
-from components.coder_admin import CoderAdmin
-from components.coder_server import CoderServer, internal_url
-from components.coder_template import CoderTemplate
+from components import template_archive, template_variables, workspace_hosts
+from components.backup import DatabaseBackup, DatabaseBackupArgs
+from components.coder_admin import CoderAdmin, CoderAdminArgs
+from components.coder_server import CoderServer, CoderServerArgs, internal_url
+from components.coder_template import CoderTemplate, CoderTemplateArgs
 from components.containers import PODMAN_BRIDGE_IPAM_OPTIONS
-from components.database import Database
-from components.downgrade_guard import DowngradeGuard
-from components.images import BaseImage, ChildImage, devcontainer_document, image_record
-from components.secrets import Secrets
-from components.workspace_hosts import HostImages, HostsIdentity
-from components import workspace_hosts
+from components.database import Database, DatabaseArgs
+from components.downgrade_guard import DowngradeGuard, DowngradeGuardArgs
+from components.images import (
+    BaseImage,
+    BaseImageArgs,
+    ChildImage,
+    ChildImageArgs,
+    devcontainer_document,
+    image_record,
+)
+from components.secrets import Secrets, SecretsArgs
 from components.settings import PROJECT_ROOT, ContainerDatabase, ResolvedSettings, Settings
 
 REQUIRED_SECRETS = ("database_password", "database_admin_password", "provisioner_psk", "admin_password")
@@ -38,8 +43,8 @@ class EgoEngineArgs(TypedDict):
     resolved: ResolvedSettings
     onepassword_provider: NotRequired[pulumi.ProviderResource]
     tls_provider: NotRequired[pulumi.ProviderResource]
-    deploy_ssh_dir: NotRequired[Path]
     """Generates the workspace hosts' SSH key (needed when ``egoengine:hosts`` is not empty)."""
+    deploy_ssh_dir: NotRequired[Path]
 
 
 class EgoEngine(pulumi.ComponentResource):
@@ -55,13 +60,13 @@ class EgoEngine(pulumi.ComponentResource):
         settings = resolved.settings
         child = pulumi.ResourceOptions(parent=self)
 
-        secrets_args: dict = {"settings": settings.secrets, "needed": needed_secrets(settings)}
+        secrets_args = SecretsArgs(settings=settings.secrets, needed=needed_secrets(settings))
         if isinstance(settings.database, ContainerDatabase):
             # POSTGRES_PASSWORD takes effect only when initdb creates the retained volume.
             secrets_args["baked_into_data"] = ("database_admin_password",)
         if "onepassword_provider" in args:
             secrets_args["onepassword_provider"] = args["onepassword_provider"]
-        secrets = Secrets(f"{name}-secrets", secrets_args, opts=child)  # type: ignore[arg-type]
+        secrets = Secrets(f"{name}-secrets", secrets_args, opts=child)
         secret = secrets.values
 
         bridged = settings.coder.network == "bridge"
@@ -73,90 +78,86 @@ class EgoEngine(pulumi.ComponentResource):
                 ipam_options=PODMAN_BRIDGE_IPAM_OPTIONS if resolved.engine_kind == "podman" else None,
                 opts=child,
             )
-        database_args: dict = {
-            "settings": settings.database,
-            "name_prefix": settings.name_prefix,
-            "engine_kind": resolved.engine_kind,
-            "password": secret["database_password"],
-            "admin_password": secret["database_admin_password"],
-            "coder_network_mode": settings.coder.network,
-        }
+        database_args = DatabaseArgs(
+            settings=settings.database,
+            name_prefix=settings.name_prefix,
+            engine_kind=resolved.engine_kind,
+            password=secrets.required("database_password"),
+            admin_password=secrets.required("database_admin_password"),
+            coder_network_mode=settings.coder.network,
+        )
         if network is not None:
             database_args["network_name"] = network.name
-        database = Database(f"{name}-database", database_args, opts=child)  # type: ignore[arg-type]
+        database = Database(f"{name}-database", database_args, opts=child)
 
         backup = DatabaseBackup(
             f"{name}-backup",
-            {
-                "settings": settings.backup,
-                "coder_image_ref": str(settings.coder.image),
-                "host": database.admin_host,
-                "port": database.admin_port,
-                "user": database.role_name,
-                "password": secret["database_password"],  # type: ignore[typeddict-item]
-                "database": database.database_name,
-                "sslmode": settings.database.sslmode,
-            },
+            DatabaseBackupArgs(
+                settings=settings.backup,
+                coder_image_ref=str(settings.coder.image),
+                host=database.admin_host,
+                port=database.admin_port,
+                user=database.role_name,
+                password=secrets.required("database_password"),
+                database=database.database_name,
+                sslmode=settings.database.sslmode,
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=database.ready),
         )
 
         # After the dump, before the container: an older Coder never starts on a newer schema.
         guard = DowngradeGuard(
             f"{name}-downgrade-guard",
-            {
-                "configured_version": settings.coder.version,
-                "url": internal_url(settings.coder),
-                "backup_directory": settings.backup.directory,
-                "allow_downgrade": settings.coder.allow_downgrade,
-            },
+            DowngradeGuardArgs(
+                configured_version=settings.coder.version,
+                url=internal_url(settings.coder),
+                backup_directory=settings.backup.directory,
+                allow_downgrade=settings.coder.allow_downgrade,
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[backup.dump]),
         )
 
-        coder_args: dict = {
-            "settings": settings.coder,
-            "engine": settings.engine,
-            "socket_gid": resolved.socket_gid,
-            "name_prefix": settings.name_prefix,
-            "engine_kind": resolved.engine_kind,
-            "database_url": database.url,
-            "provisioner_psk": secret["provisioner_psk"],
-            "admin_token_lifetime_hours": settings.admin.token_lifetime_hours,
+        coder_args = CoderServerArgs(
+            settings=settings.coder,
+            engine=settings.engine,
+            socket_gid=resolved.socket_gid,
+            name_prefix=settings.name_prefix,
+            engine_kind=resolved.engine_kind,
+            database_url=database.url,
+            provisioner_psk=secrets.required("provisioner_psk"),
+            admin_token_lifetime_hours=settings.admin.token_lifetime_hours,
             # The dump of the database is taken, and the version checked, before it changes.
-            "before_change": [backup.dump, guard.check],
-        }
+            before_change=[backup.dump, guard.check],
+        )
         if network is not None:
             coder_args["network_name"] = network.name
-        identity = self._hosts_identity(name, settings, args)
+        identity = workspace_hosts.hosts_identity(
+            f"{name}-hosts-identity", settings, self, args.get("tls_provider"),
+            args.get("onepassword_provider"), args.get("deploy_ssh_dir"),
+        )
         if identity is not None:
             coder_args["uploads"] = identity.coder_uploads
-        coder = CoderServer(
-            f"{name}-coder",
-            coder_args,  # type: ignore[arg-type]
-            opts=child,
-        )
+        coder = CoderServer(f"{name}-coder", coder_args, opts=child)
 
         admin = CoderAdmin(
             f"{name}-admin",
-            {
-                "url": coder.internal_url,
-                "email": settings.admin.email,
-                "username": settings.admin.username,
-                "full_name": settings.admin.full_name,
-                "password": secret["admin_password"],  # type: ignore[typeddict-item]
-                "token_name": settings.admin.token_name,
-                "token_lifetime_hours": settings.admin.token_lifetime_hours,
-                "health_timeout_seconds": settings.coder.health_timeout_seconds,
-            },
+            CoderAdminArgs(
+                url=coder.internal_url,
+                email=settings.admin.email,
+                username=settings.admin.username,
+                full_name=settings.admin.full_name,
+                password=secrets.required("admin_password"),
+                token_name=settings.admin.token_name,
+                token_lifetime_hours=settings.admin.token_lifetime_hours,
+                health_timeout_seconds=settings.coder.health_timeout_seconds,
+            ),
             opts=child,
         )
 
         image_refs = self._images(name, settings, secret)
-        host_outputs: dict[str, pulumi.Output] = {}
-        pre_pulls: list[pulumi.Resource] = []
-        if identity is not None:
-            pre_pulls = list(self._host_images(name, settings, identity, image_refs).values())
-            host_outputs["hostsPublicKey"] = identity.public_key
-        templates = self._templates(name, settings, secret, coder, admin, image_refs, pre_pulls)
+        # Workspace hosts hold their images before a template can start a workspace there.
+        pre_pulls = workspace_hosts.host_images(f"{name}-host", settings, identity, image_refs, self)
+        templates = self._templates(name, settings, secrets, coder, admin, image_refs, pre_pulls)
 
         self.outputs = {
             "coderAccessUrl": coder.access_url,
@@ -165,7 +166,7 @@ class EgoEngine(pulumi.ComponentResource):
             "coderVersion": coder.version,
             "databaseUrl": database.url,
             "adminUsername": pulumi.Output.from_input(settings.admin.username),
-            "adminPassword": pulumi.Output.secret(secret["admin_password"]),
+            "adminPassword": pulumi.Output.secret(secrets.required("admin_password")),
             "adminToken": admin.token,
             "templates": pulumi.Output.all(
                 **{t: templates[t].active_version_id for t in templates}
@@ -177,7 +178,7 @@ class EgoEngine(pulumi.ComponentResource):
                     for n, r in image_refs.items()
                 }
             ),
-            **host_outputs,
+            **({"hostsPublicKey": identity.public_key} if identity is not None else {}),
         }
         # Secrets resolved only to prove they are readable (e.g. the Codex auth.json the
         # workspaces read): awaited here so an unreadable 1Password item fails the preview.
@@ -194,24 +195,25 @@ class EgoEngine(pulumi.ComponentResource):
         """The base reference and each child's, by image name (``base`` for the base)."""
         base = BaseImage(
             f"{name}-base-image",
-            {"settings": settings.images.base},
+            BaseImageArgs(settings=settings.images.base),
             opts=pulumi.ResourceOptions(parent=self),
         )
         refs = {"base": base.ref}
         for index, child_settings in enumerate(settings.images.children):
-            child_args: dict = {
-                "settings": child_settings,
-                "index": index,
-                "base_ref": base.ref,
-                "base_digest": base.digest,
-                "engine_host": settings.engine.host,
-                "registry": settings.images.registry,
-            }
-            if secret.get("registry_password") is not None:
-                child_args["registry_password"] = secret["registry_password"]
+            child_args = ChildImageArgs(
+                settings=child_settings,
+                index=index,
+                base_ref=base.ref,
+                base_digest=base.digest,
+                engine_host=settings.engine.host,
+                registry=settings.images.registry,
+            )
+            registry_password = secret.get("registry_password")
+            if registry_password is not None:
+                child_args["registry_password"] = registry_password
             child = ChildImage(
                 f"{name}-image-{child_settings.name}",
-                child_args,  # type: ignore[arg-type]
+                child_args,
                 opts=pulumi.ResourceOptions(parent=self),
             )
             refs[child_settings.name] = child.ref
@@ -221,7 +223,7 @@ class EgoEngine(pulumi.ComponentResource):
         self,
         name: str,
         settings: Settings,
-        secret: dict[str, pulumi.Output[str] | None],
+        secrets: Secrets,
         coder: CoderServer,
         admin: CoderAdmin,
         image_refs: dict[str, pulumi.Output[str]],
@@ -241,80 +243,39 @@ class EgoEngine(pulumi.ComponentResource):
                 template_variables.DOCKER_SOCKET: settings.engine.host,
                 **workspace_hosts.template_variables(settings.hosts),
             }
-            args: dict = {
-                "url": coder.internal_url,
-                "admin_email": settings.admin.email,
-                "admin_password": secret["admin_password"],
+            args = CoderTemplateArgs(
+                url=coder.internal_url,
+                admin_email=settings.admin.email,
+                admin_password=secrets.required("admin_password"),
                 # The operator token: no password login (a new session) per template operation.
-                "admin_token": admin.token,
-                "name": template,
-                "directory": directory,
-                "content_hash": template_archive.content_hash(
+                admin_token=admin.token,
+                name=template,
+                directory=directory,
+                content_hash=template_archive.content_hash(
                     PROJECT_ROOT / directory,
                     config_key=f"egoengine:templates.directory ({directory})",
                 ),
-                "variables": variables,
-                "provisioner_tags": (
+                variables=variables,
+                provisioner_tags=(
                     override.provisioner_tags
                     if override and override.provisioner_tags is not None
                     else config.provisioner_tags
                 ),
-                "import_timeout_seconds": config.import_timeout_seconds,
-            }
-            token = secret.get("op_service_account_token")
+                import_timeout_seconds=config.import_timeout_seconds,
+            )
+            token = secrets.values.get("op_service_account_token")
             if token is not None:
                 args["secret_variables"] = {template_variables.OP_SERVICE_ACCOUNT_TOKEN: token}
-            for field in ("display_name", "description", "icon"):
-                value = getattr(override, field, None) if override else None
-                if value is not None:
-                    args[field] = value
+            if override is not None and override.display_name is not None:
+                args["display_name"] = override.display_name
+            if override is not None and override.description is not None:
+                args["description"] = override.description
+            if override is not None and override.icon is not None:
+                args["icon"] = override.icon
             templates[template] = CoderTemplate(
                 f"{name}-template-{template}",
-                args,  # type: ignore[arg-type]
+                args,
                 # Templates log in with the admin's credentials: the first user must exist.
-                # Workspace hosts hold their images before a template can start a workspace there.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[admin, *pre_pulls]),
             )
         return templates
-
-    def _hosts_identity(
-        self, name: str, settings: Settings, args: EgoEngineArgs
-    ) -> HostsIdentity | None:
-        """Coder's SSH identity for ``egoengine:hosts`` (none without remote hosts)."""
-        if not settings.hosts:
-            return None
-        identity_args: dict = {
-            "hosts": settings.hosts,
-            "key_source": settings.secrets.source("hosts_ssh_key"),
-            "deploy_ssh_dir": args.get("deploy_ssh_dir") or workspace_hosts.deploy_ssh_dir(settings.stack),
-            "tls_provider": args["tls_provider"],
-        }
-        if "onepassword_provider" in args:
-            identity_args["onepassword_provider"] = args["onepassword_provider"]
-        return HostsIdentity(
-            f"{name}-hosts-identity",
-            identity_args,  # type: ignore[arg-type]
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
-    def _host_images(
-        self,
-        name: str,
-        settings: Settings,
-        identity: HostsIdentity,
-        image_refs: dict[str, pulumi.Output[str]],
-    ) -> dict[str, HostImages]:
-        """Each host pulls the images its workspaces start from, before the first workspace."""
-        used = workspace_hosts.workspace_images(settings)
-        return {
-            host.name: HostImages(
-                f"{name}-host-{host.name}",
-                {
-                    "host": host,
-                    "images": {image: image_refs[image] for image in used},
-                    "ssh_options": identity.deploy_ssh_options,
-                },
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            for host in settings.hosts
-        }

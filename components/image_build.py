@@ -39,7 +39,9 @@ EXTRAS_FORMAT_VERSION = 1
 
 FLAKE_ATTR_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 LINK_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.+-]+$")
-_DIGEST_PATTERN = re.compile(r"^sha256:[0-9a-f]{64}$")
+DIGEST_TEXT = r"sha256:[0-9a-f]{64}"
+"""An image (or content) digest: the one definition the settings and the helpers share."""
+DIGEST_PATTERN = re.compile(rf"^{DIGEST_TEXT}$")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -394,7 +396,7 @@ class PinnedRef:
     @classmethod
     def parse(cls, reference: str) -> PinnedRef:
         name, separator, digest = reference.partition("@")
-        if not separator or not _DIGEST_PATTERN.match(digest):
+        if not separator or not DIGEST_PATTERN.match(digest):
             raise ValueError(f"{reference!r} is not pinned by digest; expected repo:tag@sha256:<64 hex>")
         last_component = name.rsplit("/", 1)[-1]
         tag: str | None = None

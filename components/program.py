@@ -16,7 +16,7 @@ import pulumi_random as random
 import pulumi_tls as tls
 
 from components import settings as cfg
-from components.egoengine import EgoEngine, needed_secrets
+from components.egoengine import EgoEngine, EgoEngineArgs, needed_secrets
 from components.secrets import needs_onepassword
 
 
@@ -32,7 +32,7 @@ def build(
         random.Provider("random"),
         command.Provider("command"),
     ]
-    args: dict = {"resolved": resolved}
+    args = EgoEngineArgs(resolved=resolved)
     if deploy_ssh_dir is not None:
         args["deploy_ssh_dir"] = deploy_ssh_dir
     if settings.hosts:
@@ -45,9 +45,5 @@ def build(
         )
         providers.append(onepassword_provider)
         args["onepassword_provider"] = onepassword_provider
-    engine = EgoEngine(
-        "egoengine",
-        args,  # type: ignore[arg-type]
-        opts=pulumi.ResourceOptions(providers=providers),
-    )
+    engine = EgoEngine("egoengine", args, opts=pulumi.ResourceOptions(providers=providers))
     return engine.outputs

@@ -78,6 +78,13 @@ class Secrets(pulumi.ComponentResource):
             self.values[secret] = self._resolve(name, secret, source, provider, secret in baked)
         self.register_outputs({})
 
+    def required(self, secret: str) -> pulumi.Output[str]:
+        """A secret the settings never let be ``none`` (``egoengine.REQUIRED_SECRETS``)."""
+        value = self.values.get(secret)
+        if value is None:
+            raise AssertionError(f"the required secret {secret} was not resolved")
+        return value
+
     def _resolve(
         self,
         name: str,

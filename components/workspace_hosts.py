@@ -183,6 +183,54 @@ class HostsIdentity(pulumi.ComponentResource):
         self.register_outputs({"public_key": self.public_key})
 
 
+def hosts_identity(
+    name: str,
+    settings: cfg.Settings,
+    parent: pulumi.Resource,
+    tls_provider: pulumi.ProviderResource | None,
+    onepassword_provider: pulumi.ProviderResource | None,
+    ssh_dir: Path | None,
+) -> HostsIdentity | None:
+    """Coder's SSH identity for ``egoengine:hosts`` (none without remote hosts)."""
+    if not settings.hosts:
+        return None
+    assert tls_provider is not None, "the program creates the tls provider when hosts are configured"
+    identity_args = HostsIdentityArgs(
+        hosts=settings.hosts,
+        key_source=settings.secrets.source("hosts_ssh_key"),
+        deploy_ssh_dir=ssh_dir or deploy_ssh_dir(settings.stack),
+        tls_provider=tls_provider,
+    )
+    if onepassword_provider is not None:
+        identity_args["onepassword_provider"] = onepassword_provider
+    return HostsIdentity(name, identity_args, opts=pulumi.ResourceOptions(parent=parent))
+
+
+def host_images(
+    prefix: str,
+    settings: cfg.Settings,
+    identity: HostsIdentity | None,
+    image_refs: dict[str, pulumi.Output[str]],
+    parent: pulumi.Resource,
+) -> list[pulumi.Resource]:
+    """Each host pulls the images its workspaces start from, before the first workspace."""
+    if identity is None:
+        return []
+    used = workspace_images(settings)
+    return [
+        HostImages(
+            f"{prefix}-{host.name}",
+            HostImagesArgs(
+                host=host,
+                images={image: image_refs[image] for image in used},
+                ssh_options=identity.deploy_ssh_options,
+            ),
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+        for host in settings.hosts
+    ]
+
+
 class HostImagesArgs(TypedDict):
     host: HostSettings
     images: dict[str, pulumi.Input[str]]

@@ -324,7 +324,7 @@ def keep_secret_markers_in_analyzer() -> None:
             "pulumi_policy's analyzer no longer deserializes properties the way policy/policies.py "
             "expects (checked against pulumi-policy 1.21.0); re-check how it presents secrets to "
             "validators before upgrading, or the no-secrets-in-plain-env policy cannot see secrets.")
-    _policy_analyzer.deserialize_properties = _deserialize_keeping_secrets  # type: ignore[attr-defined]
+    _policy_analyzer.deserialize_properties = _deserialize_keeping_secrets
 
 
 keep_secret_markers_in_analyzer()

@@ -52,7 +52,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 from components.errors import ConfigError
 from components.image_build import (
@@ -109,7 +109,7 @@ class RegistryAccess:
 
 @dataclass(frozen=True)
 class Request:
-    builder: str
+    builder: Literal["containerfile", "nix"]
     name: str
     base: PinnedRef
     repo: str

@@ -186,8 +186,8 @@ class _Mocks(pulumi.runtime.Mocks):
         outputs.update(self.stubs.new_outputs(args.typ, args.name, args.inputs))
         return f"{args.name}-id", outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        return self.stubs.call(args.token, dict(args.args))
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        return self.stubs.call(args.token, dict(args.args)), []
 
 
 class EngineLikeMonitor(mocks.MockMonitor):

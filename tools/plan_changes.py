@@ -26,7 +26,6 @@ from tools import plan_replacements
 
 Action = Literal["create", "update", "replace", "delete"]
 ADMIN_TYPE = "pulumi-python:dynamic/coder:Admin"
-_RECORDED_OUTPUTS: dict[str, dict[str, str]] = {ADMIN_TYPE: {"token": "[recorded token]"}}
 ROLE_LABEL = "egoengine.role"
 DOWNTIME_ROLES = {"coder-server": "Coder", "postgres": "PostgreSQL"}
 
@@ -59,15 +58,24 @@ class ResourceChange:
             detail.append(f"changes {', '.join(self.changed)}")
             if not self.rule_known:
                 detail.append("replacement rules of this type unknown here")
-        flags = [f for f, on in (("protected", self.protect), ("retained on delete", self.retain_on_delete)) if on]
-        if flags and self.action in ("replace", "delete"):
-            detail.append(", ".join(flags))
+        if self.action in ("replace", "delete"):
+            flags = [("protected", self.protect), ("retained on delete", self.retain_on_delete)]
+            if on := [name for name, set_ in flags if set_]:
+                detail.append(", ".join(on))
         suffix = f"  ({'; '.join(detail)})" if detail else ""
         return f"{self.action:<8} {self.type}  {self.name}{suffix}"
 
     @property
     def data_at_risk(self) -> bool:
         return self.action in ("replace", "delete") and (self.protect or self.retain_on_delete)
+
+    @property
+    def risk(self) -> str:
+        """What the engine does with it (pulumi/pulumi, pkg/resource/deploy/step_generator.go:
+        a protected resource is never replaced or deleted; a retained one is left in place)."""
+        if self.protect:
+            return f"{self.name} ({self.action}; protected: up refuses until it is unprotected)"
+        return f"{self.name} ({self.action}; retained: the old one is left in place, not deleted)"
 
     @property
     def downtime(self) -> str | None:
@@ -98,7 +106,7 @@ class ChangeSet:
         parts = [f"{counts}, {self.unchanged} unchanged"]
         downtime = [d for d in (c.downtime for c in self.changes) if d]
         parts.append("downtime: " + (", ".join(downtime) if downtime else "none"))
-        at_risk = [f"{c.name} ({c.action})" for c in self.changes if c.data_at_risk]
+        at_risk = [c.risk for c in self.changes if c.data_at_risk]
         parts.append("data at risk: " + (", ".join(at_risk) if at_risk else "none"))
         if self.first_deploy:
             parts.append(
@@ -109,10 +117,13 @@ class ChangeSet:
 
 
 def _custom(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The custom resources of a document by URN (providers aside: they change nothing by themselves)."""
     return {
         str(entry["urn"]): entry
         for entry in document.get("resources", [])
-        if isinstance(entry, Mapping) and entry.get("custom") and not str(entry.get("type", "")).startswith("pulumi:providers:")
+        if isinstance(entry, Mapping)
+        and entry.get("custom")
+        and not str(entry.get("type", "")).startswith("pulumi:providers:")
     }
 
 
@@ -127,17 +138,16 @@ def _on_changes(patterns: Sequence[str], changed: list[str]) -> list[str]:
     return [name for name in changed if "*" in roots or name in roots]
 
 
-def _dynamic_diff(resource_type: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[bool, list[str]] | None:
+def _dynamic_diff(
+    resource_type: str, old: Mapping[str, Any], new: Mapping[str, Any]
+) -> tuple[bool, list[str]] | None:
     """(changes, replaces) from the dynamic provider's own ``diff``, or None for other types."""
     found = plan_replacements.DYNAMIC_PROVIDERS.get(resource_type)
     if found is None:
         return None
     module, class_name = found
     provider = getattr(importlib.import_module(module), class_name)()
-    # A plan document holds inputs, not state: outputs a diff reads from state (the admin's
-    # recorded token, which only a refresh can find gone) count as still recorded offline.
-    recorded = {**_RECORDED_OUTPUTS.get(resource_type, {}), **old}
-    result = provider.diff("", recorded, dict(new))
+    result = provider.diff("", dict(old), dict(new))  # olds: the recorded state, as the engine passes it
     return bool(result.changes), list(result.replaces or [])
 
 
@@ -167,7 +177,8 @@ def _compare_one(old: Mapping[str, Any], new: Mapping[str, Any]) -> ResourceChan
     options = new.get("options", {})
     changed = _changed_inputs(old.get("inputs", {}), new.get("inputs", {}), options.get("ignoreChanges", []))
     resource_type = str(new["type"])
-    dynamic = _dynamic_diff(resource_type, old.get("inputs", {}), new.get("inputs", {}))
+    recorded = {**old.get("inputs", {}), **old.get("state", {})}
+    dynamic = _dynamic_diff(resource_type, recorded, new.get("inputs", {}))
     rule_known = True
     if dynamic is not None:
         changes, replaces = dynamic

@@ -83,7 +83,7 @@ class PolicySettings:
         return cls(config, enforcement, default)
 
 
-_JSON_TYPES: Final = {"boolean": bool, "string": str, "integer": int, "number": (int, float)}
+_JSON_TYPES: Final[dict[str, type | tuple[type, ...]]] = {"boolean": bool, "string": str, "integer": int, "number": (int, float)}
 
 
 def _check_settings(path: Path, name: str, values: Mapping[str, Any]) -> None:

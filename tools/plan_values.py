@@ -48,22 +48,22 @@ def is_env_list(value: Any) -> bool:
     )
 
 
-def secret_strings(value: Any, inside: bool = False) -> Iterator[str]:
-    """Strings inside secret wrappers, except the entries of a secret environment list (those
-    are judged one by one against the other secrets)."""
+def secret_strings(value: Any, inside: bool = False, *, env_entries: bool = False) -> Iterator[str]:
+    """Strings inside secret wrappers; the entries of a secret environment list only with
+    ``env_entries`` (otherwise they are judged one by one against the other secrets)."""
     if mock_engine.is_secret_value(value):
         inner = value["value"]
-        if not is_env_list(inner):
-            yield from secret_strings(inner, True)
+        if env_entries or not is_env_list(inner):
+            yield from secret_strings(inner, True, env_entries=env_entries)
     elif isinstance(value, str):
         if inside:
             yield value
     elif isinstance(value, Mapping):
         for item in value.values():
-            yield from secret_strings(item, inside)
+            yield from secret_strings(item, inside, env_entries=env_entries)
     elif isinstance(value, (list, tuple)):
         for item in value:
-            yield from secret_strings(item, inside)
+            yield from secret_strings(item, inside, env_entries=env_entries)
 
 
 def secret_atoms(run: mock_engine.EngineRun, also: Iterable[str] = ()) -> frozenset[str]:
@@ -186,6 +186,8 @@ def resource_entries(
             continue
         stubbed: dict[str, str] = {}
         inputs = masker.value(reg.inputs, stubbed, "")
+        computed = {key: value for key, value in reg.outputs.items() if key not in reg.inputs}
+        state = masker.value(computed, stubbed, "state") if reg.custom else {}
         provider = reg.provider.rsplit("::", 1)[0] if reg.provider else ""
         entries.append(
             {
@@ -197,6 +199,7 @@ def resource_entries(
                 "provider": _name_of(provider, names),
                 "dependencies": sorted({names[d] for d in reg.dependencies if d in names}),
                 "inputs": inputs,
+                "state": state,
                 "options": options(reg),
                 "stubbed": dict(sorted(stubbed.items())),
             }

@@ -8,12 +8,11 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from components.image_build import PinnedRef
+from components.image_build import DIGEST_PATTERN, PinnedRef
 from components.settings.values import (
     _BIND_DESC,
     _CONTAINER_NAME,
     _SEMVER_TAG,
-    _SHA256,
     _check_bind_address,
     _check_http_url,
     _Model,
@@ -93,7 +92,7 @@ class CoderSettings(_Model):
     @field_validator("digest")
     @classmethod
     def _digest(cls, value: str) -> str:
-        if not _SHA256.match(value):
+        if not DIGEST_PATTERN.match(value):
             raise ValueError("is not a sha256 digest")
         return value
 

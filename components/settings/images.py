@@ -8,12 +8,12 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from components import image_build
+from components.image_build import DIGEST_PATTERN
 from components.errors import ConfigError
 from components.settings import values
 from components.settings.values import (
     _GIT_SHA,
     _IMAGE_NAME,
-    _SHA256,
     _check_repository,
     _FieldError,
     _Model,
@@ -41,7 +41,7 @@ class BaseImageSettings(_Model):
     @field_validator("digest")
     @classmethod
     def _digest(cls, value: str | None) -> str | None:
-        if value is not None and not _SHA256.match(value):
+        if value is not None and not DIGEST_PATTERN.match(value):
             raise ValueError("is not a sha256 digest")
         return value
 

@@ -50,7 +50,7 @@ class ResolvedSettings:
     """Settings plus what was looked up on the host."""
 
     settings: Settings
-    socket_gid: int | None
+    socket_gid: int
     engine_kind: str = "unknown"
     """``podman`` or ``docker`` as the local engine says; ``unknown`` for a remote engine."""
 

@@ -116,7 +116,8 @@ def _unknown_key(model: type[BaseModel], error: Any, missing: list[tuple[Any, ..
     loc = _loc(error)
     place = locate(model, loc)
     valid = _keys_of(place.parent) if place.parent else []
-    missing_here = {locate(model, m).path.rsplit(".", 1)[-1]: locate(model, m).path for m in missing if m[:-1] == loc[:-1]}
+    missing_paths = [locate(model, m).path for m in missing if m[:-1] == loc[:-1]]
+    missing_here = {path.rsplit(".", 1)[-1]: path for path in missing_paths}
     close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.75)
     hint = ""
     if close:

@@ -16,18 +16,17 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from components.image_build import PinnedRef
+from components.image_build import DIGEST_TEXT, PinnedRef
 
 NAMESPACE = "egoengine"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
-_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 _SEMVER_TAG = re.compile(r"^v\d+\.\d+\.\d+$")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 _IMAGE_REF = re.compile(
     r"^(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
-    r":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})@(?P<digest>sha256:[0-9a-f]{64})$"
+    rf":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})@(?P<digest>{DIGEST_TEXT})$"
 )
 
 

@@ -47,7 +47,7 @@ def test_new_coder_version_replaces_image_container_and_takes_a_backup_first(dev
     found = by_name(changes)
     assert set(found) == {
         "egoengine-coder-image", "egoengine-coder-container", "egoengine-backup-pg-dump",
-        "egoengine-downgrade-guard-check",  # main's downgrade guard checks the new version
+        "egoengine-downgrade-guard-check",
     }
     assert found["egoengine-coder-image"].forcing == ("name",)
     # A new digest gives a new image id: the container is recreated on it, stopped first.
@@ -58,6 +58,7 @@ def test_new_coder_version_replaces_image_container_and_takes_a_backup_first(dev
         "replace  docker:index/container:Container  egoengine-coder-container  "
         "(forced by image; the old one is deleted first)",
         "replace  docker:index/remoteImage:RemoteImage  egoengine-coder-image  (forced by name)",
+        # No update command: pulumi-command runs create again (the version check).
         "update   command:local:Command  egoengine-downgrade-guard-check  (changes create)",
     ]
     assert changes.summary() == (
@@ -108,7 +109,7 @@ def test_a_changed_template_updates_only_that_template(tmp_path: Path, monkeypat
 
 def test_restart_policy_is_changed_in_place(dev_before: dict[str, Any]) -> None:
     """The docker provider updates ``restart`` on the running container (no ForceNew)."""
-    changes = changes_of(dev_before, "egoengine:coder.restart=unless-stopped")  # the default is always
+    changes = changes_of(dev_before, "egoengine:coder.restart=unless-stopped")
     assert changes.lines() == [
         "update   docker:index/container:Container  egoengine-coder-container  (changes restart)"
     ]
@@ -122,9 +123,11 @@ def test_renaming_the_database_alters_it_but_a_new_volume_name_puts_data_at_risk
     found = by_name(changes)
     assert found["egoengine-database-data"].action == "replace"
     assert found["egoengine-database-server"].forcing == ("volumes",)
+    volume = "replace  docker:index/volume:Volume  egoengine-database-data  (forced by name; protected, retained on delete)"
+    assert volume in changes.lines()
     assert changes.summary().endswith(
         "downtime: PostgreSQL container replaced (egoengine-database-server); "
-        "data at risk: egoengine-database-data (replace)"
+        "data at risk: egoengine-database-data (replace; protected: up refuses until it is unprotected)"
     )
 
 
@@ -176,3 +179,17 @@ def test_against_a_bad_file_is_one_line(
     status = plan_main(["dev", "--against", str(old)])
     captured = capsys.readouterr()
     assert (status, captured.out, captured.err) == (2, "", f"--against {old}: {message}\n")
+
+
+def test_a_retained_resource_deleted_is_named_as_left_in_place(dev_before: dict[str, Any]) -> None:
+    """Removing the role from the program (here: from the old document's point of view) deletes it
+    from the stack, but retainOnDelete leaves it in PostgreSQL."""
+    [role] = [r for r in dev_before["resources"] if r["type"] == "postgresql:index/role:Role"]
+    after = {**dev_before, "resources": [r for r in dev_before["resources"] if r is not role]}
+    changes = plan_changes.compare(dev_before, after)
+    assert changes.lines() == [
+        "delete   postgresql:index/role:Role  egoengine-database-role  (retained on delete)"
+    ]
+    assert changes.summary().endswith(
+        "data at risk: egoengine-database-role (delete; retained: the old one is left in place, not deleted)"
+    )

@@ -21,6 +21,7 @@ from components.engine_facts import EngineFacts
 from components.errors import ConfigError
 from components.settings import PROJECT_ROOT, parse_settings, stack_file
 from components.settings import values as settings_values
+from policy import policies
 from tests.unit.conftest import run_stack
 from tools.plan import main as plan_main
 
@@ -100,7 +101,6 @@ CATALOGUE: list[tuple[str, dict, str]] = [
      'config egoengine:database.user: is not a lower-case PostgreSQL identifier; expected a lower-case PostgreSQL identifier'),
     ('bad sslmode', {**coder(), "database": external(sslmode="maybe")},
      "config egoengine:database.sslmode: is invalid (input should be 'disable', 'allow', 'prefer', 'require', 'verify-ca' or 'verify-full'); expected a libpq sslmode: disable, require, verify-ca, verify-full, ..."),
-    # From main (issue11), in this catalogue's whole-line form:
     ('database existing not create or adopt', {**coder(), "database": external(existing="import")},
      "config egoengine:database.existing: is invalid (input should be 'create' or 'adopt'); expected create (make the role and database) or adopt (take over the ones that exist, e.g. the NixOS module's)"),
     ('coder allowDowngrade not a boolean', coder(allowDowngrade="sometimes"),
@@ -254,7 +254,7 @@ CATALOGUE: list[tuple[str, dict, str]] = [
 
 
 def test_the_catalogue_has_at_least_eighty_cases() -> None:
-    cases = len(CATALOGUE) + len(PROGRAM_CASES) + len(STACK_FILE_CASES) + len(POLICY_CONFIG_CASES) + 2
+    cases = len(CATALOGUE) + len(PROGRAM_CASES) + len(STACK_FILE_CASES) + len(POLICY_CONFIG_CASES) + 4
     assert cases >= 80
     ids = [c[0] for c in (*CATALOGUE, *PROGRAM_CASES, *STACK_FILE_CASES, *POLICY_CONFIG_CASES)]
     assert len(set(ids)) == len(ids)
@@ -341,13 +341,15 @@ def test_an_engine_socket_that_is_not_there_names_socket_gid() -> None:
 
 @pytest.mark.parametrize("kind", ["podman", "docker"])
 def test_a_rootless_engine_socket_is_refused_with_the_way_out(kind: str) -> None:
-    # From main (issue9), with this catalogue's checks.
     with pytest.raises(ConfigError) as caught:
         run_stack("dev", engine=EngineFacts(kind=kind, rootless=True))  # type: ignore[arg-type]
-    message = str(caught.value)
-    assert_line(caught.value, message)
-    assert message.startswith(f"config egoengine:engine.host: is a rootless {kind} socket")
-    assert "podman system service as root" in message and "unix:///var/run/docker.sock" in message
+    assert_line(
+        caught.value,
+        f"config egoengine:engine.host: is a rootless {kind} socket (/var/run/docker.sock), whose user namespace "
+        "does not map the socket's group into the Coder container; expected a rootful socket: "
+        "unix:///run/podman/podman.sock (sudo systemctl enable --now podman.socket, or podman system service "
+        "as root) or Docker's unix:///var/run/docker.sock",
+    )
 
 
 def test_a_key_in_the_stack_file_is_named_with_its_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -432,9 +434,8 @@ def test_the_offline_plan_reads_the_stack_file_the_same_way(
 # (case id, policy config document, the whole line; {path} is the file)
 POLICY_CONFIG_CASES: list[tuple[str, Any, str]] = [
     ("unknown policy", {"ports-loopback": "advisory"},
-     "--policy-config {path}: 'ports-loopback' is not a policy of the pack; expected one of child-config-inheritance, "
-     "coder-env-known, coder-server-ready, command-hygiene, database-role-least-privilege, host-providers-pinned, images-pinned, "
-     "no-secrets-in-plain-env, ports-loopback-only, postgres-data-protected, restart-always-on-podman, single-coder-server"),
+     "--policy-config {path}: 'ports-loopback' is not a policy of the pack; expected one of "
+     + ", ".join(sorted(policy.name for policy in policies.ALL_POLICIES))),
     ("unknown policy setting", {"ports-loopback-only": {"allowPublicBinds": True}},
      "--policy-config {path}: 'ports-loopback-only.allowPublicBinds' is not a setting of that policy; "
      "expected enforcementLevel or one of allowPublicBind"),
