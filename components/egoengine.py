@@ -10,7 +10,7 @@ import pulumi
 import pulumi_docker as docker
 from typing_extensions import NotRequired
 
-from components import template_archive, template_variables, workspace_hosts
+from components import coder_server, template_archive, template_variables, workspace_hosts
 from components.backup import DatabaseBackup, DatabaseBackupArgs
 from components.coder_admin import CoderAdmin, CoderAdminArgs
 from components.coder_server import CoderServer, CoderServerArgs, internal_url
@@ -71,7 +71,9 @@ class EgoEngine(pulumi.ComponentResource):
 
         bridged = settings.coder.network == "bridge"
         network = None
-        if bridged and isinstance(settings.database, ContainerDatabase):
+        # A bridged Coder needs the stack network even with an external database: workspaces
+        # join it to reach Coder, which is published on loopback only.
+        if bridged:
             network = docker.Network(
                 f"{name}-network",
                 name=settings.name_prefix,
@@ -86,7 +88,7 @@ class EgoEngine(pulumi.ComponentResource):
             admin_password=secrets.required("database_admin_password"),
             coder_network_mode=settings.coder.network,
         )
-        if network is not None:
+        if network is not None and isinstance(settings.database, ContainerDatabase):
             database_args["network_name"] = network.name
         database = Database(f"{name}-database", database_args, opts=child)
 
@@ -157,7 +159,7 @@ class EgoEngine(pulumi.ComponentResource):
         image_refs = self._images(name, settings, secret)
         # Workspace hosts hold their images before a template can start a workspace there.
         pre_pulls = workspace_hosts.host_images(f"{name}-host", settings, identity, image_refs, self)
-        templates = self._templates(name, settings, secrets, coder, admin, image_refs, pre_pulls)
+        templates = self._templates(name, settings, secrets, coder, admin, image_refs, network, pre_pulls)
 
         self.outputs = {
             "coderAccessUrl": coder.access_url,
@@ -227,6 +229,7 @@ class EgoEngine(pulumi.ComponentResource):
         coder: CoderServer,
         admin: CoderAdmin,
         image_refs: dict[str, pulumi.Output[str]],
+        network: docker.Network | None,
         pre_pulls: list[pulumi.Resource],
     ) -> dict[str, CoderTemplate]:
         """One template resource per directory under ``templates.directory``."""
@@ -241,6 +244,9 @@ class EgoEngine(pulumi.ComponentResource):
                 template_variables.WORKSPACE_IMAGE: image_refs[image],
                 template_variables.WORKSPACE_USER: settings.images.base.user,
                 template_variables.DOCKER_SOCKET: settings.engine.host,
+                # Empty on the host network: workspaces keep the default network and the access URL.
+                template_variables.WORKSPACE_NETWORK: network.name if network is not None else "",
+                template_variables.CODER_AGENT_URL: coder_server.agent_url(settings.coder),
                 **workspace_hosts.template_variables(settings.hosts),
             }
             args = CoderTemplateArgs(

@@ -85,3 +85,14 @@ def test_a_workspace_whose_host_was_removed_fails_by_name_instead_of_moving(name
     (precondition,) = lifecycle["precondition"]
     assert precondition["condition"] == "${local.workspace_host != null}"
     assert "no longer configured in egoengine:hosts" in precondition["error_message"]
+
+
+@templates
+def test_on_a_remote_host_the_agent_uses_the_access_url_and_no_stack_network(name: str) -> None:
+    template = load_template(name)
+    # The stack network and the Coder alias exist only on the local engine.
+    assert "!local.on_remote_host" in template.locals["agent_url"]
+    assert template.locals["agent_url"].endswith(": data.coder_workspace.me.access_url}")
+    _, container = template.only_resource("docker_container")
+    (dynamic,) = [block["networks_advanced"] for block in container["dynamic"] if "networks_advanced" in block]
+    assert "local.on_remote_host ? [] :" in dynamic["for_each"]
