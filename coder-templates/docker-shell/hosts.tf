@@ -1,5 +1,5 @@
 # Workspace hosts (egoengine:hosts; kept byte-identical in every template directory). The user
-# picks the host once: a workspace's home volume lives on its host, so the choice is immutable.
+# picks the host once: a workspace's data volume (~/workspaces) lives on its host, so the choice is immutable.
 # "local" is the engine next to the Coder server; the others are reached over ssh:// with the key
 # and known_hosts the stack mounts into the Coder container (only the pinned host keys count).
 
@@ -51,7 +51,7 @@ locals {
 data "coder_parameter" "workspace_host" {
   name         = "workspace_host"
   display_name = "Workspace host"
-  description  = "Where the workspace runs. Its home volume stays on that host, so this cannot change after creation."
+  description  = "Where the workspace runs. Its data volume (~/workspaces) stays on that host, so this cannot change after creation."
   type         = "string"
   mutable      = false
   default      = "local"
@@ -67,7 +67,7 @@ data "coder_parameter" "workspace_host" {
   }
 }
 
-# A workspace whose host left egoengine:hosts must not be rebuilt anywhere else (its home volume
+# A workspace whose host left egoengine:hosts must not be rebuilt anywhere else (its data volume
 # is on that host): its builds fail here, by name, instead of moving it.
 resource "terraform_data" "workspace_host" {
   lifecycle {

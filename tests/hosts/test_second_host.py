@@ -117,20 +117,19 @@ def test_a_workspace_like_container_runs_there_through_ssh(
 
     # As coder-templates/docker-shell configures a workspace: the pinned image, the image's user,
     # a login-shell entrypoint running the agent script, only the agent token in env, the home on
-    # a named volume, the host gateway entry, the coder.* labels.
-    volume = "coder-ws-test-home"
+    # a named volume at ~/workspaces, the coder.* labels.
+    volume = "coder-ws-test-workspaces"
     assert docker("volume", "create", volume).returncode == 0
     try:
         done = docker(
             "run", "--name", "coder-test-ws", "--hostname", "ws", "--user", "1000",
-            "--env", "CODER_AGENT_TOKEN=test-token", "--volume", f"{volume}:/home/joshsymonds",
+            "--env", "CODER_AGENT_TOKEN=test-token", "--volume", f"{volume}:/home/joshsymonds/workspaces",
             "--label", "coder.workspace_id=ws-1", "--label", "coder.owner=tester",
-            "--add-host", "host.docker.internal:host-gateway",
             "--entrypoint", "/usr/bin/env", remote_image,
-            "sh", "-lc", 'echo "agent as $(id -u) token=$CODER_AGENT_TOKEN"; touch "$HOME/.persisted" && echo home-ok',
+            "sh", "-lc", 'echo "agent as $(id -u) token=$CODER_AGENT_TOKEN"; touch "$HOME/workspaces/.persisted" && echo workspaces-ok',
         )
         assert done.returncode == 0, done.stderr
-        assert done.stdout.split("\n")[:2] == ["agent as 1000 token=test-token", "home-ok"]
+        assert done.stdout.split("\n")[:2] == ["agent as 1000 token=test-token", "workspaces-ok"]
         inspected = json.loads(docker("inspect", "coder-test-ws").stdout)[0]
         assert inspected["Config"]["Labels"]["coder.workspace_id"] == "ws-1"
         assert inspected["Config"]["User"] == "1000"
