@@ -36,6 +36,8 @@ test-unit: venv
 system-deps:
 	$(SUDO) apt-get update -q
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES)
+# The template tests run Podman with bridge networks and DNS aliases in a network namespace.
+SYSTEM_PACKAGES += iproute2 netavark aardvark-dns iptables
 
 ## Bring up the dev stack on this machine: checks every prerequisite first (the Pulumi CLI, pg_dump,
 ## a rootful Docker or Podman socket) and changes no tracked file.
@@ -56,8 +58,9 @@ preview: venv
 plan: venv
 	$(VENV)/bin/python -m tools.plan $(STACK)
 
+## The benchmark: table, bench/results.json and bench/curves.png; QUICK=1 for a subset (< 30 s).
 bench: venv
-	$(VENV)/bin/python -m tools.bench
+	$(VENV)/bin/python -m tools.bench $(if $(QUICK),--quick)
 
 ## Read-only look at a live host before the first up (the admin password in PGPASSWORD).
 preflight: venv

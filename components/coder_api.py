@@ -16,15 +16,19 @@ Rules the client keeps:
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
+if TYPE_CHECKING:
+    import ssl
+
+    import httpx  # imported where a request is made: the program's evaluation never needs it
 
 SESSION_TOKEN_HEADER = "Coder-Session-Token"
 TAR_CONTENT_TYPE = "application/x-tar"
@@ -210,10 +214,13 @@ class CoderClient:
         self.startup_grace_seconds = startup_grace_seconds
         self.poll_interval_seconds = poll_interval_seconds
         self._secrets: set[str] = set()
+        import httpx
+
         self._http = httpx.Client(
             base_url=self.url,
             timeout=httpx.Timeout(request_timeout_seconds),
             transport=transport,
+            verify=_tls_context(),
             follow_redirects=False,
         )
         if session_token:
@@ -244,6 +251,8 @@ class CoderClient:
 
     def _health_problem(self) -> str | None:
         """One ``GET /healthz`` probe: None when it answers 200 ``OK``, else what it answered."""
+        import httpx
+
         try:
             response = self._http.get("/healthz")
         except httpx.HTTPError as exc:
@@ -596,6 +605,8 @@ class CoderClient:
         params: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send one request, retrying only while the server is starting, and check the status."""
+        import httpx
+
         deadline = time.monotonic() + self.startup_grace_seconds
         while True:
             try:
@@ -650,6 +661,16 @@ class CoderClient:
         )
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default TLS settings (certifi's CA bundle, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``),
+    made once per process: each build reads the whole bundle (about 15 ms), and every provider
+    operation opens a client. A context is safe to share between clients."""
+    import httpx
+
+    return httpx.create_ssl_context()
+
+
 def _segment(value: str) -> str:
     """One URL path segment, percent-encoded (names come from config)."""
     return quote(value, safe="")
@@ -668,6 +689,8 @@ def _body(response: httpx.Response) -> Any:
 
 
 def _describe_transport_error(exc: httpx.HTTPError) -> str:
+    import httpx
+
     if isinstance(exc, httpx.ConnectError):
         return f"cannot connect ({exc})"
     if isinstance(exc, httpx.TimeoutException):

@@ -14,6 +14,9 @@ from components.settings import CoderSettings, EngineSettings
 DEFAULT_MAX_ADMIN_TOKEN_HOURS = 168
 """Coder's default ``CODER_MAX_ADMIN_TOKEN_LIFETIME``: Owner tokens are capped at 7 days."""
 
+NETWORK_ALIAS = "coder"
+"""Host name of the Coder container on the stack network; workspace agents connect to it there."""
+
 
 class CoderServerArgs(TypedDict):
     settings: CoderSettings
@@ -43,6 +46,18 @@ def internal_url(settings: CoderSettings) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{settings.port}"
+
+
+def agent_url(settings: CoderSettings) -> str:
+    """Where workspace agents reach Coder (the templates' ``coder_agent_url``).
+
+    Bridged, Coder is published on loopback only, which a workspace container cannot reach; the
+    workspace joins the stack network and uses the Coder container's alias there. On the host
+    network the empty value keeps the access URL, which the provisioner hands the coder provider.
+    """
+    if settings.network == "bridge":
+        return f"http://{NETWORK_ALIAS}:{settings.port}"
+    return ""
 
 
 def coder_environment(
@@ -124,7 +139,11 @@ class CoderServer(pulumi.ComponentResource):
                 else None
             ),
             networks_advanced=(
-                [docker.ContainerNetworksAdvancedArgs(name=args["network_name"])]
+                [
+                    docker.ContainerNetworksAdvancedArgs(
+                        name=args["network_name"], aliases=[NETWORK_ALIAS]
+                    )
+                ]
                 if bridged and "network_name" in args
                 else None
             ),

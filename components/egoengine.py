@@ -9,7 +9,7 @@ import pulumi
 import pulumi_docker as docker
 from typing_extensions import NotRequired
 
-from components import template_archive, template_variables
+from components import coder_server, template_archive, template_variables
 from components.backup import DatabaseBackup, DatabaseBackupArgs
 from components.coder_admin import CoderAdmin, CoderAdminArgs
 from components.coder_server import CoderServer, CoderServerArgs, internal_url
@@ -67,7 +67,9 @@ class EgoEngine(pulumi.ComponentResource):
 
         bridged = settings.coder.network == "bridge"
         network = None
-        if bridged and isinstance(settings.database, ContainerDatabase):
+        # A bridged Coder needs the stack network even with an external database: workspaces
+        # join it to reach Coder, which is published on loopback only.
+        if bridged:
             network = docker.Network(
                 f"{name}-network",
                 name=settings.name_prefix,
@@ -82,7 +84,7 @@ class EgoEngine(pulumi.ComponentResource):
             admin_password=secrets.required("database_admin_password"),
             coder_network_mode=settings.coder.network,
         )
-        if network is not None:
+        if network is not None and isinstance(settings.database, ContainerDatabase):
             database_args["network_name"] = network.name
         database = Database(f"{name}-database", database_args, opts=child)
 
@@ -145,7 +147,7 @@ class EgoEngine(pulumi.ComponentResource):
         )
 
         image_refs = self._images(name, settings, secret)
-        templates = self._templates(name, settings, secrets, coder, admin, image_refs)
+        templates = self._templates(name, settings, secrets, coder, admin, image_refs, network)
 
         self.outputs = {
             "coderAccessUrl": coder.access_url,
@@ -214,6 +216,7 @@ class EgoEngine(pulumi.ComponentResource):
         coder: CoderServer,
         admin: CoderAdmin,
         image_refs: dict[str, pulumi.Output[str]],
+        network: docker.Network | None,
     ) -> dict[str, CoderTemplate]:
         """One template resource per directory under ``templates.directory``."""
         config = settings.templates
@@ -227,6 +230,9 @@ class EgoEngine(pulumi.ComponentResource):
                 template_variables.WORKSPACE_IMAGE: image_refs[image],
                 template_variables.WORKSPACE_USER: settings.images.base.user,
                 template_variables.DOCKER_SOCKET: settings.engine.host,
+                # Empty on the host network: workspaces keep the default network and the access URL.
+                template_variables.WORKSPACE_NETWORK: network.name if network is not None else "",
+                template_variables.CODER_AGENT_URL: coder_server.agent_url(settings.coder),
             }
             args = CoderTemplateArgs(
                 url=coder.internal_url,

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shlex
-import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
-from components.errors import ConfigError
+from components.context_digest import ContextEntry as ContextEntry
+from components.context_digest import EntryKind as EntryKind
+from components.context_digest import context_digest as context_digest
+from components.context_digest import context_entries as context_entries
+from components.input_error import InputError
 
 INHERITED_FIELDS: tuple[str, ...] = ("User", "Env", "Cmd", "Entrypoint", "WorkingDir")
 INHERITANCE_RULE = "config replaces, not merges: do not set config; extend PATH through ~/.env.local"
@@ -59,83 +61,6 @@ class ImageExtras:
     @property
     def is_empty(self) -> bool:
         return not self.env_local and not self.links
-
-
-# ---------------------------------------------------------------------------------------------------
-# Build context: which files count, and their digest
-# ---------------------------------------------------------------------------------------------------
-
-EntryKind = Literal["dir", "file", "symlink"]
-
-
-@dataclass(frozen=True)
-class ContextEntry:
-    """One entry of a build context, by its POSIX path relative to the context root."""
-
-    relative_path: str
-    kind: EntryKind
-    executable: bool = False
-
-
-def _is_hidden(name: str) -> bool:
-    return name.startswith(".")
-
-
-def context_entries(directory: Path) -> list[ContextEntry]:
-    """Every non-hidden directory, regular file and symlink under ``directory``, sorted by path.
-
-    Hidden entries (``.git``, editor files, ``.dockerignore``) are skipped, and a hidden directory is
-    not entered. The builder copies exactly these entries, so what is hashed is what is built.
-    Symlinks are recorded as links (never followed), as a container build copies them.
-    """
-    root = Path(directory)
-    if not root.is_dir():
-        raise NotADirectoryError(f"{root}: not a directory")
-    entries: list[ContextEntry] = []
-    pending = [root]
-    while pending:
-        current = pending.pop()
-        with os.scandir(current) as scan:
-            for item in scan:
-                if _is_hidden(item.name):
-                    continue
-                relative = PurePosixPath(Path(item.path).relative_to(root)).as_posix()
-                if item.is_symlink():
-                    entries.append(ContextEntry(relative, "symlink"))
-                elif item.is_dir(follow_symlinks=False):
-                    entries.append(ContextEntry(relative, "dir"))
-                    pending.append(Path(item.path))
-                elif item.is_file(follow_symlinks=False):
-                    mode = item.stat(follow_symlinks=False).st_mode
-                    entries.append(ContextEntry(relative, "file", bool(mode & stat.S_IXUSR)))
-                else:
-                    raise ValueError(f"{item.path}: not a regular file, directory or symlink")
-    entries.sort(key=lambda entry: entry.relative_path)
-    return entries
-
-
-def context_digest(directory: Path | str) -> str:
-    """``sha256:<hex>`` over the sorted relative paths, kinds, executable bits and bytes of a context.
-
-    Each field is length-prefixed so that no two different contexts can produce the same byte stream.
-    """
-    root = Path(directory)
-    hasher = hashlib.sha256()
-
-    def put(data: bytes) -> None:
-        hasher.update(len(data).to_bytes(8, "big"))
-        hasher.update(data)
-
-    for entry in context_entries(root):
-        put(entry.relative_path.encode())
-        put(entry.kind.encode())
-        absolute = root / entry.relative_path
-        if entry.kind == "symlink":
-            put(os.readlink(absolute).encode())
-        elif entry.kind == "file":
-            put(b"x" if entry.executable else b"-")
-            put(absolute.read_bytes())
-    return "sha256:" + hasher.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -308,30 +233,30 @@ def validate_containerfile_context(context: Path | str, key: str, containerfile:
     """
     directory = Path(context)
     if not directory.is_dir():
-        raise ConfigError(key, f"build context {str(directory)!r} is not a directory", _EXPECTED_HEAD)
+        raise InputError(key, f"build context {str(directory)!r} is not a directory", _EXPECTED_HEAD)
     path = directory / containerfile
     if not path.is_file():
-        raise ConfigError(key, f"{str(path)!r} does not exist", _EXPECTED_HEAD)
+        raise InputError(key, f"{str(path)!r} does not exist", _EXPECTED_HEAD)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(
+        raise InputError(
             key, f"{str(path)!r} cannot be read as UTF-8 text ({error.__class__.__name__})", _EXPECTED_HEAD
         ) from None
     head = _instructions(text)[:2]
     if not head or not _ARG_BASE.match(head[0]):
         found = head[0] if head else "no instruction"
-        raise ConfigError(key, f"{str(path)!r} begins with {found!r}", _EXPECTED_HEAD + " (no default value)")
+        raise InputError(key, f"{str(path)!r} begins with {found!r}", _EXPECTED_HEAD + " (no default value)")
     if len(head) < 2 or not _FROM_BASE.match(head[1]):
         found = head[1] if len(head) > 1 else "nothing"
-        raise ConfigError(key, f"{str(path)!r} follows `ARG BASE_IMAGE` with {found!r}", _EXPECTED_HEAD)
+        raise InputError(key, f"{str(path)!r} follows `ARG BASE_IMAGE` with {found!r}", _EXPECTED_HEAD)
     return path
 
 
 def validate_flake_attr(attr: str, key: str) -> str:
     """A nix child's flake attribute (``nix build .#<attr>``)."""
     if not isinstance(attr, str) or not FLAKE_ATTR_PATTERN.match(attr):
-        raise ConfigError(
+        raise InputError(
             key,
             f"flake attribute {attr!r} is not a plain attribute name",
             "letters, digits, '_', '.', '-' (e.g. creative-lab)",
@@ -342,7 +267,7 @@ def validate_flake_attr(attr: str, key: str) -> str:
 def validate_flake_dir(directory: Path | str, key: str) -> Path:
     path = Path(directory)
     if not (path / "flake.nix").is_file():
-        raise ConfigError(key, f"{str(path)!r} has no flake.nix", "a directory containing a flake.nix")
+        raise InputError(key, f"{str(path)!r} has no flake.nix", "a directory containing a flake.nix")
     return path
 
 
@@ -352,21 +277,21 @@ def parse_extras(env_local: Sequence[str] | None, links: Mapping[str, str] | Non
     for index, line in enumerate(env_local or ()):
         key = f"{key_prefix}.envLocal[{index}]"
         if not isinstance(line, str):
-            raise ConfigError(key, f"is a {type(line).__name__}", "a string (one line of ~/.env.local)")
+            raise InputError(key, f"is a {type(line).__name__}", "a string (one line of ~/.env.local)")
         if "\n" in line or "\r" in line or "\x00" in line:
-            raise ConfigError(key, "spans several lines", "one line per list item")
+            raise InputError(key, "spans several lines", "one line per list item")
         lines.append(line)
     checked_links: dict[str, str] = {}
     for name, target in (links or {}).items():
         key = f"{key_prefix}.links.{name}"
         if not isinstance(name, str) or not LINK_NAME_PATTERN.match(name) or name in (".", ".."):
-            raise ConfigError(
+            raise InputError(
                 key,
                 f"link name {name!r} is not a plain file name",
                 "a file name in ~/.local/bin (letters, digits, '_', '.', '+', '-')",
             )
         if not isinstance(target, str) or not target.startswith("/") or _CONTROL_CHARACTERS.search(target):
-            raise ConfigError(
+            raise InputError(
                 key,
                 f"target {target!r} is not an absolute path",
                 "an absolute path inside the image, e.g. /opt/tool/bin/tool",

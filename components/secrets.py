@@ -125,12 +125,20 @@ def read_onepassword(
     The look-ups are read-only invokes, so they also run during preview: an item the service
     account cannot read fails the preview with a message that names it.
     """
-    invoke_opts = pulumi.InvokeOptions(provider=provider, parent=parent)
+    invoke_opts = pulumi.InvokeOptions.merge(
+        onepassword._utilities.get_invoke_opts_defaults(),  # what the SDK's get_item adds
+        pulumi.InvokeOptions(provider=provider, parent=parent),
+    )
 
-    def read(_: Any) -> str:
+    async def read(_: Any) -> str:
         try:
-            vault = onepassword.get_vault(name=ref.vault, opts=invoke_opts)
-            item = onepassword.get_item(vault=vault.uuid, title=ref.item, opts=invoke_opts)
+            vault = await _invoke(_GET_VAULT, {"name": ref.vault, "uuid": None}, onepassword.GetVaultResult, invoke_opts)
+            item = await _invoke(
+                _GET_ITEM,
+                {"files": None, "noteValue": None, "sections": None, "title": ref.item, "uuid": None, "vault": vault.uuid},
+                onepassword.GetItemResult,
+                invoke_opts,
+            )
         except Exception as exc:  # noqa: BLE001 - the provider's error becomes one clear line
             error = ConfigError(
                 key,
@@ -151,9 +159,21 @@ def read_onepassword(
             )
         return value
 
-    # The invoke runs inside an apply (as the SDK's own *_output functions do); the result is
-    # marked secret immediately because this invoke path drops the provider's secret flag.
+    # The invokes run inside an apply; the result is marked secret immediately because this invoke
+    # path drops the provider's secret flag.
     return pulumi.Output.secret(pulumi.Output.from_input(ref.uri).apply(read))
+
+
+_GET_VAULT = "onepassword:index/getVault:getVault"
+_GET_ITEM = "onepassword:index/getItem:getItem"
+
+
+async def _invoke(token: str, args: dict[str, Any], result: type, opts: pulumi.InvokeOptions) -> Any:
+    """The SDK's ``get_vault``/``get_item`` without blocking: they run a nested event loop (one in
+    an apply, as their ``*_output`` forms do), which pads the loop's queue with a cancelled handle
+    per pending callback, a cost that grows with every resource of the stack. The arguments are
+    the ones those functions send."""
+    return await pulumi.runtime.invoke_async(token, args, opts=opts, typ=result)
 
 
 def pick_field(item: Any, ref: OnePasswordRef) -> str | None:

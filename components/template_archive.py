@@ -123,6 +123,44 @@ def content_hash(directory: Path | str, *, config_key: str | None = None) -> str
     return f"sha256:{digest.hexdigest()}"
 
 
+def _archive_directories(files: list[TemplateFile]) -> list[str]:
+    return sorted(
+        {
+            parent.as_posix()
+            for item in files
+            for parent in PurePosixPath(item.relative_path).parents
+            if parent.as_posix() != "."
+        }
+    )
+
+
+def archive_size(files: list[TemplateFile]) -> int:
+    """The exact size of :func:`ustar_archive`'s output, from file sizes alone (nothing is read).
+
+    ustar: one 512-byte header per member (a long path goes into the header's prefix field, not an
+    extra block), each file's data padded to 512 bytes, two zero blocks at the end, and Python's
+    tarfile pads the whole to its 10240-byte record size.
+    """
+    block = tarfile.BLOCKSIZE
+    size = block * len(_archive_directories(files))
+    for item in files:
+        size += block + -(-item.source.stat().st_size // block) * block
+    size += 2 * block
+    return -(-size // tarfile.RECORDSIZE) * tarfile.RECORDSIZE
+
+
+def check_archive_limit(files: list[TemplateFile], key: str) -> None:
+    """Fail when the upload would not fit Coder's 1 MiB limit, from file sizes alone."""
+    size = archive_size(files)
+    if size >= TEMPLATE_ARCHIVE_LIMIT:
+        raise ConfigError(
+            key,
+            f"its upload archive would be {size} bytes",
+            f"less than {TEMPLATE_ARCHIVE_LIMIT} bytes (Coder's 1 MiB template limit); move large "
+            "files out of the template directory",
+        )
+
+
 def _header(name: str, *, is_dir: bool, size: int = 0) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.type = tarfile.DIRTYPE if is_dir else tarfile.REGTYPE
@@ -140,14 +178,8 @@ def ustar_archive(directory: Path | str, *, config_key: str | None = None) -> by
     root = Path(directory)
     key = _key(config_key, root)
     files = template_files(root, config_key=config_key)
-    directories = sorted(
-        {
-            parent.as_posix()
-            for item in files
-            for parent in PurePosixPath(item.relative_path).parents
-            if parent.as_posix() != "."
-        }
-    )
+    check_archive_limit(files, key)  # before any file is read
+    directories = _archive_directories(files)
     buffer = io.BytesIO()
     try:
         with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
@@ -162,12 +194,4 @@ def ustar_archive(directory: Path | str, *, config_key: str | None = None) -> by
         raise ConfigError(
             key, f"cannot be packed as a ustar archive ({exc})", "shorter paths"
         ) from None
-    data = buffer.getvalue()
-    if len(data) >= TEMPLATE_ARCHIVE_LIMIT:
-        raise ConfigError(
-            key,
-            f"its upload archive is {len(data)} bytes",
-            f"less than {TEMPLATE_ARCHIVE_LIMIT} bytes (Coder's 1 MiB template limit); move large "
-            "files out of the template directory",
-        )
-    return data
+    return buffer.getvalue()

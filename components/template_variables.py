@@ -1,12 +1,9 @@
 """Names of the Terraform variables the program passes to every Coder template.
 
-Shared by the template component (which sends them) and the template tests (which check that each
-``coder-templates/*/main.tf`` declares them, and marks the secret ones ``sensitive``).
+Shared by the template component (which sends them), the preview check
+(:mod:`components.template_check`: each template declares them, the secret ones ``sensitive``) and
+the template tests.
 """
-
-from pathlib import Path
-
-import hcl2
 
 WORKSPACE_IMAGE = "workspace_image"
 """Immutable egoengine (or child) image reference, ``repo:tag@sha256:...``; no default in the template."""
@@ -20,18 +17,22 @@ DOCKER_SOCKET = "docker_socket"
 OP_SERVICE_ACCOUNT_TOKEN = "op_service_account_token"
 """1Password service-account token handed to workspaces (sensitive; empty disables the Codex step)."""
 
-PLAIN_VARIABLES: tuple[str, ...] = (WORKSPACE_IMAGE, WORKSPACE_USER, DOCKER_SOCKET)
+WORKSPACE_NETWORK = "workspace_network"
+"""Engine network the workspace container joins: the stack network when Coder is bridged, so the
+agent reaches Coder there; empty (Coder on the host network) keeps the engine's default network."""
+
+CODER_AGENT_URL = "coder_agent_url"
+"""URL the agent downloads its binary from and connects to: the Coder container's alias and port on
+the stack network (``http://coder:7080``) when Coder is bridged; empty (host network) means the
+access URL, which the provisioner already gives the coder provider as ``CODER_AGENT_URL``."""
+
+PLAIN_VARIABLES: tuple[str, ...] = (
+    WORKSPACE_IMAGE,
+    WORKSPACE_USER,
+    DOCKER_SOCKET,
+    WORKSPACE_NETWORK,
+    CODER_AGENT_URL,
+)
 SECRET_VARIABLES: tuple[str, ...] = (OP_SERVICE_ACCOUNT_TOKEN,)
 PROGRAM_VARIABLES: tuple[str, ...] = PLAIN_VARIABLES + SECRET_VARIABLES
 
-
-def declared_variables(directory: Path) -> dict[str, bool]:
-    """``variable`` blocks declared by a template's ``*.tf`` files: name -> sensitive."""
-    declared: dict[str, bool] = {}
-    for path in sorted(directory.glob("*.tf")):
-        with path.open(encoding="utf-8") as handle:
-            document = hcl2.load(handle)
-        for block in document.get("variable", []):
-            for name, body in block.items():
-                declared[name.strip('"')] = str(body.get("sensitive", False)).lower() == "true"
-    return declared

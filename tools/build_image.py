@@ -54,7 +54,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Literal
 
-from components.errors import ConfigError
+from components.input_error import InputError
 from components.image_build import (
     CONTAINERFILE_NAME,
     ImageExtras,
@@ -163,11 +163,11 @@ def _key(prefix: str, field_name: str, flag: str) -> str:
 
 
 def parse_request(argv: Sequence[str]) -> Request:
-    """Parse and validate the command line; ConfigError names the stack key (or the flag)."""
+    """Parse and validate the command line; InputError names the stack key (or the flag)."""
     args = _parser().parse_args(argv)
     prefix: str = args.config_key
     if not IMAGE_NAME_PATTERN.match(args.name):
-        raise ConfigError(
+        raise InputError(
             _key(prefix, "name", "--name"),
             f"{args.name!r} is not an image name",
             "lowercase letters, digits, '.', '_', '-'",
@@ -175,24 +175,24 @@ def parse_request(argv: Sequence[str]) -> Request:
     try:
         base = PinnedRef.parse(args.base)
     except ValueError as error:
-        raise ConfigError(
+        raise InputError(
             "--base", str(error).split("; ")[0], "repo:tag@sha256:<64 hex> (the pinned base image)"
         ) from None
     if "@" in args.repo or ":" in args.repo.rsplit("/", 1)[-1]:
-        raise ConfigError(
+        raise InputError(
             "--repo", f"{args.repo!r} carries a tag or digest", "a repository name without tag, e.g. ghcr.io/owner/name"
         )
     if args.tag is not None and not TAG_PATTERN.match(args.tag):
-        raise ConfigError("--tag", f"{args.tag!r} is not a valid tag", "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+        raise InputError("--tag", f"{args.tag!r} is not a valid tag", "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
     links: dict[str, str] = {}
     for item in args.link:
         link_name, separator, target = item.partition("=")
         if not separator:
-            raise ConfigError(_key(prefix, "links", "--link"), f"{item!r} has no '='", "NAME=/absolute/target")
+            raise InputError(_key(prefix, "links", "--link"), f"{item!r} has no '='", "NAME=/absolute/target")
         links[link_name] = target
     extras = parse_extras(args.env_local, links, prefix or f"child {args.name}")
     if args.home is not None and not args.home.startswith("/"):
-        raise ConfigError("--home", f"{args.home!r} is not absolute", "an absolute path")
+        raise InputError("--home", f"{args.home!r} is not absolute", "an absolute path")
     context = flake = attr = None
     if args.builder == "containerfile":
         validate_containerfile_context(args.context, _key(prefix, "context", "--context"))
@@ -219,11 +219,11 @@ def parse_request(argv: Sequence[str]) -> Request:
 def engine_host_from(environ: Mapping[str, str]) -> str:
     host = environ.get("ENGINE_HOST", "")
     if not host:
-        raise ConfigError(
+        raise InputError(
             "ENGINE_HOST", "is not set", "the engine's Docker-compatible API, e.g. unix:///run/podman/podman.sock"
         )
     if not host.startswith(("unix://", "tcp://")):
-        raise ConfigError(
+        raise InputError(
             "ENGINE_HOST", f"{host!r} is not a unix:// or tcp:// address", "e.g. unix:///run/podman/podman.sock"
         )
     return host
@@ -235,7 +235,7 @@ def credentials_from(environ: Mapping[str, str]) -> tuple[str, str] | None:
     if bool(username) != bool(password):
         # Say which one is missing, never the value of the other.
         missing = "REGISTRY_PASSWORD" if username else "REGISTRY_USERNAME"
-        raise ConfigError(
+        raise InputError(
             missing, "is not set while its partner is", "both REGISTRY_USERNAME and REGISTRY_PASSWORD, or neither"
         )
     return (username, password) if username else None
@@ -485,7 +485,7 @@ class Builder:
 
     def require_engine(self) -> str:
         if not self.engine_host:
-            raise ConfigError(
+            raise InputError(
                 "ENGINE_HOST", "is not set", "the engine's Docker-compatible API, e.g. unix:///run/podman/podman.sock"
             )
         return self.engine_host
@@ -508,7 +508,7 @@ class Builder:
         user = str(base_config.get("User") or "")
         home = request.home or config_env(base_config, "HOME")
         if not request.extras.is_empty and not home:
-            raise ConfigError(
+            raise InputError(
                 "--home", "the base image's Env has no HOME", "--home with the base user's home directory"
             )
         for relative, content in extras_context_files(request.extras).items():
@@ -629,7 +629,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         with tempfile.TemporaryDirectory(prefix="egoengine-build-") as workdir:
             result = Builder(request, engine_host, credentials, Path(workdir)).run()
-    except ConfigError as error:
+    except InputError as error:
         print(f"build_image: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (BuildFailure, InheritanceError) as error:

@@ -1,28 +1,30 @@
 # docker-envbuilder: builds the workspace from the repository's devcontainer with Envbuilder,
-# falling back to the stack's pinned egoengine image, with a persistent home volume and the
-# Codex auth startup step. The variables workspace_image, workspace_user, docker_socket and
-# op_service_account_token are set by the egoengine stack when it pushes this template; see
-# README.md.
+# falling back to the stack's pinned egoengine image, with a persistent ~/workspaces volume and
+# the Codex auth startup step. The variables in the first section (names:
+# components/template_variables.py) are set by the egoengine stack when it pushes this template;
+# see README.md.
 
 terraform {
   required_version = ">= 1.5"
+  # Exact pins, known to work with the stack's Coder (v2.25.1): see the project README,
+  # "Provider pins and the lock file".
   required_providers {
     coder = {
       source  = "coder/coder"
-      version = "~> 2.12"
+      version = "2.9.0"
     }
     docker = {
       source  = "kreuzwerker/docker"
-      version = "~> 3.6"
+      version = "3.6.2"
     }
     envbuilder = {
       source  = "coder/envbuilder"
-      version = "~> 1.0"
+      version = "1.0.0"
     }
     # Reads the optional cache-registry docker config on the provisioner host.
     local = {
       source  = "hashicorp/local"
-      version = "~> 2.5"
+      version = "2.5.3"
     }
   }
 }
@@ -63,6 +65,20 @@ variable "op_service_account_token" {
   default     = ""
 }
 
+# Workspace networking (see README.md "Reaching Coder"): a bridged Coder is published on loopback
+# only, so the workspace joins the stack network and its agent uses the Coder container's alias.
+variable "workspace_network" {
+  description = "Engine network the workspace joins (the stack network when Coder is bridged); empty keeps the engine's default network."
+  type        = string
+  default     = ""
+}
+
+variable "coder_agent_url" {
+  description = "URL the agent reaches Coder at, e.g. http://coder:7080 on the stack network; empty uses the access URL."
+  type        = string
+  default     = ""
+}
+
 # --- Template-only variables (administrator settings; the stack leaves the defaults) ----------
 
 variable "devcontainer_builder" {
@@ -100,6 +116,15 @@ provider "envbuilder" {}
 data "coder_provisioner" "me" {}
 data "coder_workspace" "me" {}
 data "coder_workspace_owner" "me" {}
+
+# --- Reaching Coder (see README.md) ---------------------------------------------------------------
+# The coder provider builds the init script from the access URL (the provisioner's CODER_AGENT_URL).
+# A bridged Coder is published on loopback only, so the stack passes coder_agent_url, the Coder
+# container's alias on the stack network (which the workspace joins): the agent uses that instead.
+locals {
+  agent_url         = var.coder_agent_url != "" ? var.coder_agent_url : data.coder_workspace.me.access_url
+  agent_init_script = replace(coder_agent.main.init_script, trimsuffix(data.coder_workspace.me.access_url, "/"), trimsuffix(local.agent_url, "/"))
+}
 
 data "coder_parameter" "repo" {
   name         = "repo"
@@ -146,19 +171,19 @@ locals {
   # env, which `docker inspect` shows), and only when the stack set one.
   op_env = var.op_service_account_token == "" ? {} : { OP_SERVICE_ACCOUNT_TOKEN = var.op_service_account_token }
 
-  # Envbuilder settings (the envbuilder provider wants a map). A loopback access URL is
-  # rewritten to the engine's host gateway so the container can reach Coder.
+  # Envbuilder settings (the envbuilder provider wants a map). The agent URL and init script
+  # point at local.agent_url (see "Reaching Coder").
   envbuilder_env = {
     ENVBUILDER_GIT_URL              = local.repo_url
     ENVBUILDER_CACHE_REPO           = var.cache_repo
     ENVBUILDER_FALLBACK_IMAGE       = var.workspace_image
     ENVBUILDER_DOCKER_CONFIG_BASE64 = try(data.local_sensitive_file.cache_repo_dockerconfigjson[0].content_base64, "")
     ENVBUILDER_PUSH_IMAGE           = var.cache_repo == "" ? "" : "true"
-    # The clone lives in the persistent home, so work in progress survives a restart.
-    ENVBUILDER_WORKSPACE_BASE_DIR = "${local.home_dir}/workspaces"
+    # The clone lives in the persistent workspace dir, so work in progress survives a restart.
+    ENVBUILDER_WORKSPACE_BASE_DIR = local.workspace_dir
     CODER_AGENT_TOKEN             = coder_agent.main.token
-    CODER_AGENT_URL               = replace(data.coder_workspace.me.access_url, "/localhost|127\\.0\\.0\\.1/", "host.docker.internal")
-    ENVBUILDER_INIT_SCRIPT        = replace(coder_agent.main.init_script, "/localhost|127\\.0\\.0\\.1/", "host.docker.internal")
+    CODER_AGENT_URL               = local.agent_url
+    ENVBUILDER_INIT_SCRIPT        = local.agent_init_script
   }
   # The docker provider wants KEY=VALUE strings; unset options are left out.
   docker_env = [for k, v in local.envbuilder_env : "${k}=${v}" if v != ""]
@@ -188,9 +213,9 @@ resource "coder_agent" "main" {
   }
 
   metadata {
-    display_name = "Home Disk"
+    display_name = "Workspaces Disk"
     key          = "2_home_disk"
-    script       = "coder stat disk --path $HOME"
+    script       = "coder stat disk --path ${local.workspace_dir}"
     interval     = 60
     timeout      = 1
   }
@@ -208,7 +233,7 @@ resource "coder_script" "codex_auth" {
   script             = file("${path.module}/codex-auth.sh")
 }
 
-# Stop: remove what `ee sync` mirrored into the persistent home.
+# Stop: remove what `ee sync` mirrored into the home.
 resource "coder_script" "secret_cleanup" {
   agent_id     = coder_agent.main.id
   display_name = "Secret cleanup"
@@ -223,9 +248,25 @@ resource "docker_image" "devcontainer_builder" {
   keep_locally = true
 }
 
-resource "docker_volume" "home" {
-  name = "coder-${data.coder_workspace.me.id}-home"
-  # The home outlives the container: never replace it because an attribute changed.
+# --- Persistent workspace directory (see README.md "What persists") ------------------------------
+# Only ~/workspaces persists. The rest of the home comes from the image at every start, so a new
+# image's ~/.env.local, ~/.local/bin links and Home Manager files reach existing workspaces: a
+# volume over the whole home would hide them (Docker and Podman copy an image's files into a
+# volume only while it is empty, and Envbuilder never writes into a mounted path).
+locals {
+  workspace_dir = "${local.home_dir}/workspaces"
+}
+
+# Workspaces made before this change keep their old home volume: it moves here (its name is
+# kept by ignore_changes), so its files appear under ~/workspaces rather than being deleted.
+moved {
+  from = docker_volume.home
+  to   = docker_volume.workspaces
+}
+
+resource "docker_volume" "workspaces" {
+  name = "coder-${data.coder_workspace.me.id}-workspaces"
+  # The data outlives the container: never replace it because an attribute changed.
   lifecycle {
     ignore_changes = all
   }
@@ -267,14 +308,17 @@ resource "docker_container" "workspace" {
   # (the devcontainer's containerUser, or the fallback image's USER) before running the agent.
   env = var.cache_repo == "" ? local.docker_env : envbuilder_cached_image.cached[0].env
 
-  host {
-    host = "host.docker.internal"
-    ip   = "host-gateway"
+  # On the stack network the agent reaches Coder by its alias (var.coder_agent_url).
+  dynamic "networks_advanced" {
+    for_each = var.workspace_network == "" ? [] : [var.workspace_network]
+    content {
+      name = networks_advanced.value
+    }
   }
 
   volumes {
-    container_path = local.home_dir
-    volume_name    = docker_volume.home.name
+    container_path = local.workspace_dir
+    volume_name    = docker_volume.workspaces.name
     read_only      = false
   }
 
@@ -313,7 +357,7 @@ resource "coder_metadata" "container_info" {
     value = var.cache_repo == "" ? "not configured" : var.cache_repo
   }
   item {
-    key   = "home"
-    value = "${local.home_dir} (volume ${docker_volume.home.name})"
+    key   = "workspaces"
+    value = "${local.workspace_dir} (volume ${docker_volume.workspaces.name})"
   }
 }

@@ -1,18 +1,20 @@
 # docker-shell: runs the stack's pinned egoengine image directly (no Envbuilder layer), with a
-# persistent home volume and the Codex auth startup step. The variables without a template-only
-# meaning (workspace_image, workspace_user, docker_socket, op_service_account_token) are set by
-# the egoengine stack when it pushes this template; see README.md.
+# persistent ~/workspaces volume and the Codex auth startup step. The variables in the first
+# section (names: components/template_variables.py) are set by the egoengine stack when it pushes
+# this template; see README.md.
 
 terraform {
   required_version = ">= 1.5"
+  # Exact pins, known to work with the stack's Coder (v2.25.1): see the project README,
+  # "Provider pins and the lock file".
   required_providers {
     coder = {
       source  = "coder/coder"
-      version = "~> 2.12"
+      version = "2.9.0"
     }
     docker = {
       source  = "kreuzwerker/docker"
-      version = "~> 3.6"
+      version = "3.6.2"
     }
   }
 }
@@ -53,6 +55,20 @@ variable "op_service_account_token" {
   default     = ""
 }
 
+# Workspace networking (see README.md "Reaching Coder"): a bridged Coder is published on loopback
+# only, so the workspace joins the stack network and its agent uses the Coder container's alias.
+variable "workspace_network" {
+  description = "Engine network the workspace joins (the stack network when Coder is bridged); empty keeps the engine's default network."
+  type        = string
+  default     = ""
+}
+
+variable "coder_agent_url" {
+  description = "URL the agent reaches Coder at, e.g. http://coder:7080 on the stack network; empty uses the access URL."
+  type        = string
+  default     = ""
+}
+
 # --- Template-only variables ---------------------------------------------------------------------
 
 variable "entrypoint_shell" {
@@ -71,6 +87,15 @@ provider "docker" {
 data "coder_provisioner" "me" {}
 data "coder_workspace" "me" {}
 data "coder_workspace_owner" "me" {}
+
+# --- Reaching Coder (see README.md) ---------------------------------------------------------------
+# The coder provider builds the init script from the access URL (the provisioner's CODER_AGENT_URL).
+# A bridged Coder is published on loopback only, so the stack passes coder_agent_url, the Coder
+# container's alias on the stack network (which the workspace joins): the agent uses that instead.
+locals {
+  agent_url         = var.coder_agent_url != "" ? var.coder_agent_url : data.coder_workspace.me.access_url
+  agent_init_script = replace(coder_agent.main.init_script, trimsuffix(data.coder_workspace.me.access_url, "/"), trimsuffix(local.agent_url, "/"))
+}
 
 locals {
   home_dir       = "/home/${var.workspace_user}"
@@ -95,9 +120,6 @@ locals {
   # The token reaches the workspace only through the agent env (not the container env, which
   # `docker inspect` shows), and only when the stack set one.
   op_env = var.op_service_account_token == "" ? {} : { OP_SERVICE_ACCOUNT_TOKEN = var.op_service_account_token }
-
-  # The workspace container reaches a loopback access URL through the engine's host gateway.
-  agent_init_script = replace(coder_agent.main.init_script, "/localhost|127\\.0\\.0\\.1/", "host.docker.internal")
 }
 
 resource "coder_agent" "main" {
@@ -124,9 +146,9 @@ resource "coder_agent" "main" {
   }
 
   metadata {
-    display_name = "Home Disk"
+    display_name = "Workspaces Disk"
     key          = "2_home_disk"
-    script       = "coder stat disk --path $HOME"
+    script       = "coder stat disk --path ${local.workspace_dir}"
     interval     = 60
     timeout      = 1
   }
@@ -144,7 +166,7 @@ resource "coder_script" "codex_auth" {
   script             = file("${path.module}/codex-auth.sh")
 }
 
-# Stop: remove what `ee sync` mirrored into the persistent home.
+# Stop: remove what `ee sync` mirrored into the home.
 resource "coder_script" "secret_cleanup" {
   agent_id     = coder_agent.main.id
   display_name = "Secret cleanup"
@@ -159,9 +181,25 @@ resource "docker_image" "workspace" {
   keep_locally = true
 }
 
-resource "docker_volume" "home" {
-  name = "coder-${data.coder_workspace.me.id}-home"
-  # The home outlives the container: never replace it because an attribute changed.
+# --- Persistent workspace directory (see README.md "What persists") ------------------------------
+# Only ~/workspaces persists. The rest of the home comes from the image at every start, so a new
+# image's ~/.env.local, ~/.local/bin links and Home Manager files reach existing workspaces: a
+# volume over the whole home would hide them (Docker and Podman copy an image's files into a
+# volume only while it is empty, and Envbuilder never writes into a mounted path).
+locals {
+  workspace_dir = "${local.home_dir}/workspaces"
+}
+
+# Workspaces made before this change keep their old home volume: it moves here (its name is
+# kept by ignore_changes), so its files appear under ~/workspaces rather than being deleted.
+moved {
+  from = docker_volume.home
+  to   = docker_volume.workspaces
+}
+
+resource "docker_volume" "workspaces" {
+  name = "coder-${data.coder_workspace.me.id}-workspaces"
+  # The data outlives the container: never replace it because an attribute changed.
   lifecycle {
     ignore_changes = all
   }
@@ -197,14 +235,17 @@ resource "docker_container" "workspace" {
   # Only the agent token; the image's own Env (PATH, HOME, ...) is inherited unchanged.
   env = ["CODER_AGENT_TOKEN=${coder_agent.main.token}"]
 
-  host {
-    host = "host.docker.internal"
-    ip   = "host-gateway"
+  # On the stack network the agent reaches Coder by its alias (var.coder_agent_url).
+  dynamic "networks_advanced" {
+    for_each = var.workspace_network == "" ? [] : [var.workspace_network]
+    content {
+      name = networks_advanced.value
+    }
   }
 
   volumes {
-    container_path = local.home_dir
-    volume_name    = docker_volume.home.name
+    container_path = local.workspace_dir
+    volume_name    = docker_volume.workspaces.name
     read_only      = false
   }
 
@@ -235,7 +276,7 @@ resource "coder_metadata" "container_info" {
     value = var.workspace_image
   }
   item {
-    key   = "home"
-    value = "${local.home_dir} (volume ${docker_volume.home.name})"
+    key   = "workspaces"
+    value = "${local.workspace_dir} (volume ${docker_volume.workspaces.name})"
   }
 }

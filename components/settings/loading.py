@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from components import engine_facts
 from components.engine_facts import EngineFacts
 from components.errors import ConfigError
+from components.input_error import InputError
 from components.settings import keys, stack_file
 from components.settings import values as settings_values
 from components.settings.keys import KeyEntry
@@ -66,8 +67,11 @@ def parse_settings(stack: str, values: Mapping[str, Any]) -> Settings:
         settings = Settings.model_validate({"stack": stack, **values})
     except ValidationError as exc:
         raise config_error(exc, Settings) from None
-    settings.images.check_children()
-    settings.templates.check_variables()
+    try:
+        settings.images.check_children()
+    except InputError as error:  # image_build's checks are pulumi-free (the helpers share them)
+        raise ConfigError.of(error) from None
+    settings.templates.check_templates()
     return settings
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from components.errors import ConfigError
 from components.settings import values
-from components.settings.values import NAMESPACE, _Model, _project_dir
+from components.settings.values import _Model, _project_dir
 
 
 class TemplateOverride(_Model):
@@ -48,40 +47,23 @@ class TemplatesSettings(_Model):
     overrides: dict[str, TemplateOverride] = Field(
         default_factory=dict, description="per-template settings keyed by directory name"
     )
+    allow_none: bool = Field(
+        False, description="true to allow a stack with no templates (an empty set deletes them all)"
+    )
 
     @field_validator("directory")
     @classmethod
     def _directory(cls, value: str) -> str:
         return _project_dir(value)
 
-    def check_variables(self) -> None:
-        """Extra variables must be declared by their template and not be ones the program sets."""
-        from components import template_variables
+    def check_templates(self) -> None:
+        """Each template parses, declares the program's variables and fits Coder's upload limit."""
+        from components import template_check
 
-        for name, override in self.overrides.items():
-            declared = template_variables.declared_variables(values.PROJECT_ROOT / self.directory / name)
-            for variable in override.variables:
-                key = f"{NAMESPACE}:templates.overrides.{name}.variables.{variable}"
-                if variable in template_variables.PROGRAM_VARIABLES:
-                    raise ConfigError(key, "is set by the program", "a variable the stack does not set")
-                if variable not in declared:
-                    raise ConfigError(
-                        key, f"is not declared by the template {name}", "a variable its main.tf declares"
-                    )
-                if declared[variable]:
-                    raise ConfigError(
-                        key,
-                        "is a sensitive variable and would be stored in plain config",
-                        "a non-sensitive variable (sensitive ones come from egoengine:secrets)",
-                    )
+        template_check.check_templates(self, values.PROJECT_ROOT / self.directory)
 
     def discover(self) -> list[str]:
         """Template names: the subdirectories holding Terraform, sorted."""
-        root = values.PROJECT_ROOT / self.directory
-        return sorted(
-            entry.name
-            for entry in root.iterdir()
-            if entry.is_dir()
-            and not entry.name.startswith(".")
-            and any(entry.glob("*.tf")) | any(entry.glob("*.tf.json"))
-        )
+        from components import template_check
+
+        return template_check.template_names(values.PROJECT_ROOT / self.directory)

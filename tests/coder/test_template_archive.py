@@ -13,6 +13,7 @@ import pytest
 from components.errors import ConfigError
 from components.template_archive import (
     TEMPLATE_ARCHIVE_LIMIT,
+    archive_size,
     content_hash,
     template_files,
     ustar_archive,
@@ -179,3 +180,29 @@ def test_symlinked_directory_is_refused(template: Path, tmp_path: Path) -> None:
     (template / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
     with pytest.raises(ConfigError, match="symlinked directory"):
         template_files(template)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"a.bin": 511}, {"b.bin": 512}, {"c.bin": 513}, {"d/e/f.bin": 10240 * 3 + 7}, {"x" * 60 + "/" + "y" * 90 + ".txt": 3}],
+    ids=["plain", "511", "512", "513", "nested-records", "long-path-prefix"],
+)
+def test_archive_size_from_file_sizes_equals_the_real_archive(template: Path, extra: dict[str, int]) -> None:
+    for relative, size in extra.items():
+        _write(template, relative, b"z" * size)
+    assert archive_size(template_files(template)) == len(ustar_archive(template))
+
+
+def test_the_shipped_templates_archive_size_is_exact() -> None:
+    root = Path(__file__).resolve().parents[2] / "coder-templates"
+    for directory in sorted(p for p in root.iterdir() if p.is_dir()):
+        assert archive_size(template_files(directory)) == len(ustar_archive(directory))
+
+
+def test_the_limit_is_checked_before_any_file_is_read(template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    big = template / "big.bin"
+    with big.open("wb") as handle:  # sparse: a size without the bytes
+        handle.truncate(TEMPLATE_ARCHIVE_LIMIT)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} was read"))
+    with pytest.raises(ConfigError, match="would be"):
+        ustar_archive(template, config_key="coder.templates.big")

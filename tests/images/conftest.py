@@ -228,6 +228,25 @@ def remove_service_dir(directory: Path) -> None:
     shutil.rmtree(directory, ignore_errors=True)
 
 
+def podman_service_argv(directory: Path, socket_path: Path) -> list[str]:
+    """``podman system service`` with storage, runroot and tmpdir of its own under ``directory``."""
+    return [
+        "podman",
+        "--root",
+        str(directory / "storage"),
+        "--runroot",
+        str(directory / "runroot"),
+        "--tmpdir",
+        str(directory / "tmp"),
+        "--storage-driver",
+        "overlay",
+        "system",
+        "service",
+        "--time=0",
+        f"unix://{socket_path}",
+    ]
+
+
 def run_checked(argv: Sequence[str], what: str, env: Mapping[str, str] | None = None) -> str:
     completed = subprocess.run(
         argv, capture_output=True, text=True, timeout=120, check=False, env=None if env is None else dict(env)
@@ -316,21 +335,7 @@ def engine_service(
     socket_path = directory / "podman.sock"
     env = dict(os.environ)
     env.update({"CONTAINERS_CONF": str(containers_conf), "CONTAINERS_REGISTRIES_CONF": str(registries_conf)})
-    argv = [
-        "podman",
-        "--root",
-        str(directory / "storage"),
-        "--runroot",
-        str(directory / "runroot"),
-        "--tmpdir",
-        str(directory / "tmp"),
-        "--storage-driver",
-        "overlay",
-        "system",
-        "service",
-        "--time=0",
-        f"unix://{socket_path}",
-    ]
+    argv = podman_service_argv(directory, socket_path)
 
     def ready() -> bool:
         if not socket_path.exists():
@@ -364,19 +369,22 @@ def _rootfs_tar(directory: Path) -> Path:
     (rootfs / "root").mkdir()
     (rootfs / "tmp").mkdir()
 
-    def owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
-        name = info.name.removeprefix("./")
-        user_owned = name == f"home/{USER_NAME}" or name.startswith(f"home/{USER_NAME}/")
-        info.uid = info.gid = USER_ID if user_owned else 0
-        info.uname = info.gname = USER_NAME if user_owned else "root"
-        if name == "tmp":
-            info.mode = 0o1777
-        return info
-
     archive = directory / "rootfs.tar"
     with tarfile.open(archive, "w") as tar:
-        tar.add(rootfs, arcname=".", filter=owned)
+        tar.add(rootfs, arcname=".", filter=home_owned_by_user)
     return archive
+
+
+def home_owned_by_user(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    """A rootfs tar filter: the user's home is theirs, the rest root's, /tmp sticky (set in the
+    tar, not on disk)."""
+    name = info.name.removeprefix("./")
+    user_owned = name == f"home/{USER_NAME}" or name.startswith(f"home/{USER_NAME}/")
+    info.uid = info.gid = USER_ID if user_owned else 0
+    info.uname = info.gname = USER_NAME if user_owned else "root"
+    if name == "tmp":
+        info.mode = 0o1777
+    return info
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from components.errors import ConfigError
+from components.input_error import InputError
 from components.image_build import ImageExtras
 from tools.build_image import (
     RegistryAccess,
@@ -162,19 +162,19 @@ def test_authfile_is_private_and_only_for_the_push_registry(tmp_path: Path) -> N
 def test_credentials_come_in_pairs_and_errors_never_echo_them() -> None:
     assert credentials_from({}) is None
     assert credentials_from({"REGISTRY_USERNAME": "u", "REGISTRY_PASSWORD": "p"}) == ("u", "p")
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(InputError) as caught:
         credentials_from({"REGISTRY_USERNAME": "robot", "REGISTRY_PASSWORD": ""})
     assert str(caught.value).startswith("config REGISTRY_PASSWORD: is not set while its partner is")
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(InputError) as caught:
         credentials_from({"REGISTRY_PASSWORD": "hunter2-secret"})
     assert "hunter2-secret" not in str(caught.value) and "REGISTRY_USERNAME" in str(caught.value)
 
 
 def test_engine_host_is_required_and_must_be_an_api_address() -> None:
     assert engine_host_from({"ENGINE_HOST": ENGINE}) == ENGINE
-    with pytest.raises(ConfigError, match=r"^config ENGINE_HOST: is not set"):
+    with pytest.raises(InputError, match=r"^config ENGINE_HOST: is not set"):
         engine_host_from({})
-    with pytest.raises(ConfigError, match="is not a unix:// or tcp:// address"):
+    with pytest.raises(InputError, match="is not a unix:// or tcp:// address"):
         engine_host_from({"ENGINE_HOST": "/run/podman/podman.sock"})
 
 
@@ -210,7 +210,7 @@ def test_request_parsing_validates_and_names_the_config_key(tmp_path: Path) -> N
     )
     assert request.base.digest == DIGEST and request.context == tmp_path
     assert request.extras == ImageExtras(("export A=1",), {"lab": "/opt/lab/bin/lab"})
-    with pytest.raises(ConfigError, match=r"^config egoengine:images\.children\[3\]\.links\.lab: target 'bin/lab'"):
+    with pytest.raises(InputError, match=r"^config egoengine:images\.children\[3\]\.links\.lab: target 'bin/lab'"):
         parse_request(
             [
                 "containerfile",
@@ -228,7 +228,7 @@ def test_request_parsing_validates_and_names_the_config_key(tmp_path: Path) -> N
                 "egoengine:images.children[3]",
             ]
         )
-    with pytest.raises(ConfigError, match=r"^config egoengine:images\.children\[3\]\.flake: .* has no flake.nix"):
+    with pytest.raises(InputError, match=r"^config egoengine:images\.children\[3\]\.flake: .* has no flake.nix"):
         parse_request(
             [
                 "nix",
@@ -246,11 +246,11 @@ def test_request_parsing_validates_and_names_the_config_key(tmp_path: Path) -> N
                 "egoengine:images.children[3]",
             ]
         )
-    with pytest.raises(ConfigError, match=r"^config --repo: 'r/x:v1' carries a tag or digest"):
+    with pytest.raises(InputError, match=r"^config --repo: 'r/x:v1' carries a tag or digest"):
         parse_request(
             ["containerfile", "--name", "lab", "--context", str(tmp_path), "--base", BASE, "--repo", "r/x:v1"]
         )
-    with pytest.raises(ConfigError, match=r"^config --name: 'Lab' is not an image name"):
+    with pytest.raises(InputError, match=r"^config --name: 'Lab' is not an image name"):
         parse_request(["containerfile", "--name", "Lab", "--context", str(tmp_path), "--base", BASE, "--repo", "r/x"])
 
 

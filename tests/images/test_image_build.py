@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from components.errors import ConfigError
+from components.input_error import InputError
 from components.image_build import (
     INHERITANCE_RULE,
     INHERITED_FIELDS,
@@ -240,7 +240,7 @@ def test_containerfile_errors_name_the_key_and_what_is_expected(
     tmp_path: Path, containerfile: str, problem: str
 ) -> None:
     make_context(tmp_path, {"Containerfile": containerfile})
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(InputError) as caught:
         validate_containerfile_context(tmp_path, KEY)
     message = str(caught.value)
     assert message.startswith("config egoengine:images.children[0].context: ")
@@ -249,9 +249,9 @@ def test_containerfile_errors_name_the_key_and_what_is_expected(
 
 
 def test_missing_context_or_containerfile_is_reported(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"children\[0\]\.context: build context '.*missing' is not a directory"):
+    with pytest.raises(InputError, match=r"children\[0\]\.context: build context '.*missing' is not a directory"):
         validate_containerfile_context(tmp_path / "missing", KEY)
-    with pytest.raises(ConfigError, match=r"Containerfile' does not exist"):
+    with pytest.raises(InputError, match=r"Containerfile' does not exist"):
         validate_containerfile_context(tmp_path, KEY)
 
 
@@ -259,7 +259,7 @@ def test_flake_attr_must_be_a_plain_attribute() -> None:
     assert validate_flake_attr("creative-lab", child_key(1, "attr")) == "creative-lab"
     assert validate_flake_attr("packages.x86_64-linux.egoengine", "k") == "packages.x86_64-linux.egoengine"
     for bad in ("", "a b", "x#y", "$(rm -rf ~)", "a/b"):
-        with pytest.raises(ConfigError, match=r"^config egoengine:images\.children\[1\]\.attr: flake attribute"):
+        with pytest.raises(InputError, match=r"^config egoengine:images\.children\[1\]\.attr: flake attribute"):
             validate_flake_attr(bad, child_key(1, "attr"))
 
 
@@ -280,7 +280,7 @@ def test_extras_validation_names_the_exact_key() -> None:
         ([], {"tool": "/bin/x\nRUN evil"}, r"links\.tool: target"),
     ]
     for env_local, links, pattern in cases:
-        with pytest.raises(ConfigError, match=pattern):
+        with pytest.raises(InputError, match=pattern):
             parse_extras(env_local, links, prefix)
 
 

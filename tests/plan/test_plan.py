@@ -1,18 +1,21 @@
-"""The offline plan (``python -m tools.plan``) and the benchmark (``python -m tools.bench``).
+"""The offline plan (``python -m tools.plan``); the benchmark's tests are in tests/unit/test_bench.py.
 
-The command-line contract is tested through real subprocesses (exit codes, stdout/stderr), and
-compared with an in-process run of the same stack on the same mocked engine, so the expectations
-come from the program's registrations, not from a hard-coded resource list.
+The command-line contract (exit codes, one line on stderr, no traceback) is tested through a few
+real subprocesses (``cli``); the other tests call ``tools.plan.main`` in this process with its
+output captured (``plan``), and compare with an in-process run of the same stack on the same mocked
+engine, so the expectations come from the program's registrations, not a hard-coded resource list.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +41,8 @@ class Result:
     stderr: str
 
 
-def plan(*args: str, env: Mapping[str, str] | None = None) -> Result:
+def cli(*args: str, env: Mapping[str, str] | None = None) -> Result:
+    """``python -m tools.plan ARGS`` as a real subprocess: for the command-line contract itself."""
     done = subprocess.run(
         [sys.executable, "-m", "tools.plan", *args],
         cwd=PROJECT_DIR,
@@ -49,6 +53,32 @@ def plan(*args: str, env: Mapping[str, str] | None = None) -> Result:
         check=False,
     )
     return Result(done.returncode, done.stdout, done.stderr)
+
+
+@contextmanager
+def _environment(env: Mapping[str, str] | None) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in env or {}}
+    os.environ.update(env or {})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def plan(*args: str, env: Mapping[str, str] | None = None) -> Result:
+    """``tools.plan.main(ARGS)`` in this process, its output captured: what the subprocess would
+    print, without an interpreter start and the imports per call (``cli`` keeps a few real ones)."""
+    out, err = io.StringIO(), io.StringIO()
+    with _environment(env), redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = plan_main(list(args))
+        except SystemExit as exit_:  # argparse's own errors
+            code = exit_.code if isinstance(exit_.code, int) else 2
+    return Result(code, out.getvalue(), err.getvalue())
 
 
 def stack_object(stack: str, key: str, **changes: Any) -> str:
@@ -190,7 +220,7 @@ def test_markdown_and_mermaid(tmp_path: Path) -> None:
 
 
 def test_config_error_exits_2_with_one_line_and_no_traceback() -> None:
-    result = plan("dev", "--config-override", stack_object("dev", "egoengine:coder", version="latest"))
+    result = cli("dev", "--config-override", stack_object("dev", "egoengine:coder", version="latest"))
     assert result.returncode == 2
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
@@ -215,7 +245,7 @@ def test_failed_program_exits_2_with_its_message(monkeypatch: pytest.MonkeyPatch
 
 
 def test_unknown_stack_exits_2_and_names_the_stacks() -> None:
-    result = plan("no-such-stack")
+    result = cli("no-such-stack")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     [line] = result.stderr.splitlines()
@@ -224,7 +254,7 @@ def test_unknown_stack_exits_2_and_names_the_stacks() -> None:
 
 def test_policy_violation_exits_1_and_names_the_policy() -> None:
     public = stack_object("dev", "egoengine:coder", bindAddress="0.0.0.0")
-    result = plan("dev", "--config-override", public)
+    result = cli("dev", "--config-override", public)
     assert result.returncode == 1, result.stderr
     findings = section(result.stdout, "Policy findings:")
     assert "[mandatory/high] ports-loopback-only on egoengine-coder-container" in findings
@@ -341,21 +371,3 @@ def test_any_1password_reference_is_answered_whatever_its_shape() -> None:
     run = plan_stubs.run_stack_offline("vermissian", overrides={config_key: merged})
     titles = {args["title"] for token, args in run.invokes if token.endswith("getItem")}
     assert {"Some Item", "Files"} <= titles
-
-
-# --- benchmark (shape only: no timing assertions) ------------------------------------------------
-
-
-def test_bench_reports_both_measurements_and_a_ratio() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "tools.bench", "--runs", "1", "--json"],
-        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
-    assert report["runs"] == 1 and report["stack"] == "vermissian"
-    assert set(report["results"]) == {"import-only", "import+plan"}
-    for result in report["results"].values():
-        assert len(result["samples"]) == 1
-        assert result["median_seconds"] > 0 and result["median_wall_seconds"] > 0
-    assert report["ratio"] > 0

@@ -36,6 +36,7 @@ REQUIRED_PROVIDER_SOURCES: dict[str, dict[str, str]] = {
         "coder": "coder/coder",
         "docker": "kreuzwerker/docker",
         "envbuilder": "coder/envbuilder",
+        "local": "hashicorp/local",
     },
     "docker-shell": {"coder": "coder/coder", "docker": "kreuzwerker/docker"},
 }
@@ -46,7 +47,6 @@ SECRET_CLEANUP_SCRIPT = "secret-cleanup.sh"
 # directory; these must stay byte-identical.
 SHARED_SCRIPTS = (CODEX_AUTH_SCRIPT, SECRET_CLEANUP_SCRIPT)
 CODEX_SECRET_REFERENCE = "op://egoengine/Codex Auth/auth.json"
-LOOPBACK_REWRITE = 'replace(coder_agent.main.init_script, "/localhost|127\\\\.0\\\\.0\\\\.1/", "host.docker.internal")'
 
 PINNED_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 # A registry path ending in :latest, e.g. ghcr.io/owner/image:latest (not the bare ":latest"
@@ -226,16 +226,30 @@ def test_main_tf_parses_with_python_hcl2(template_name: str) -> None:
     assert template.resources("coder_agent"), f"{template_name}: no coder_agent parsed"
 
 
+# Terraform reads a bare version, or one after "=", as exactly that version.
+EXACT_VERSION = re.compile(r"^=?\s*\d+\.\d+\.\d+$")
+
+
 @templates
-def test_required_providers_are_declared_with_version_constraints(template_name: str) -> None:
+def test_required_providers_are_pinned_to_exact_versions(template_name: str) -> None:
     providers = load_template(template_name).required_providers
     for local_name, source in REQUIRED_PROVIDER_SOURCES[template_name].items():
         assert local_name in providers, f"{template_name}: required_providers lacks {local_name}"
         assert providers[local_name].get("source") == source
     for local_name, spec in providers.items():
-        assert str(spec.get("version", "")).strip(), (
-            f"{template_name}: provider {local_name} has no version constraint"
+        version = str(spec.get("version", "")).strip()
+        assert EXACT_VERSION.match(version), (
+            f"{template_name}: provider {local_name} is not pinned exactly ({version!r}); "
+            "use a version such as 2.9.0, not ~>, >= or a range"
         )
+
+
+def test_a_provider_is_pinned_to_the_same_version_in_every_template() -> None:
+    versions: dict[str, set[str]] = {}
+    for name in TEMPLATE_NAMES:
+        for spec in load_template(name).required_providers.values():
+            versions.setdefault(spec["source"], set()).add(str(spec["version"]).lstrip("= "))
+    assert {source: found for source, found in versions.items() if len(found) > 1} == {}
 
 
 @templates
@@ -273,6 +287,8 @@ def test_plain_variable_defaults_match_the_contract(template_name: str) -> None:
     variables = load_template(template_name).variables
     assert variables[template_variables.WORKSPACE_USER].get("default") == "joshsymonds"
     assert variables[template_variables.DOCKER_SOCKET].get("default") == ""
+    assert variables[template_variables.WORKSPACE_NETWORK].get("default") == ""
+    assert variables[template_variables.CODER_AGENT_URL].get("default") == ""
 
 
 @templates
@@ -361,40 +377,32 @@ def test_agent_never_runs_as_root(template_name: str) -> None:
 
 
 @templates
-def test_home_is_a_persistent_labelled_volume_mounted_at_the_user_home(template_name: str) -> None:
+def test_only_the_workspace_dir_persists_so_the_image_home_stays_current(template_name: str) -> None:
     template = load_template(template_name)
     assert template.locals["home_dir"] == "/home/${var.workspace_user}"
+    assert template.locals["workspace_dir"] == "${local.home_dir}/workspaces"
 
     volume_name, volume = template.only_resource("docker_volume")
+    assert volume_name == "workspaces"
     assert "${data.coder_workspace.me.id}" in volume["name"], "volume must be named from the workspace id"
     assert [expression(rule["ignore_changes"]) for rule in volume["lifecycle"]] == ["all"]
     labels = {label["label"] for label in volume["labels"]}
     assert {"coder.owner", "coder.owner_id", "coder.workspace_id"} <= labels
+    # The old whole-home volume is moved, never destroyed, on a workspace made before.
+    assert [
+        (expression(block["from"]), expression(block["to"])) for block in template.document["moved"]
+    ] == [("docker_volume.home", f"docker_volume.{volume_name}")]
 
     _, container = template.only_resource("docker_container")
     mounts = {
         expression(mount["volume_name"]): expression(mount["container_path"])
         for mount in container["volumes"]
     }
-    assert mounts.get(f"docker_volume.{volume_name}.name") == "local.home_dir"
-
-
-@templates
-def test_loopback_access_url_is_rewritten_to_the_host_gateway(template_name: str) -> None:
-    template = load_template(template_name)
-    _, container = template.only_resource("docker_container")
-    assert {"host": "host.docker.internal", "ip": "host-gateway"} in container["host"]
-    if template_name == "docker-shell":
-        init_script = template.locals["agent_init_script"]
-        assert expression(container["entrypoint"][-1]) == "local.agent_init_script"
-    else:
-        envbuilder_env = template.locals["envbuilder_env"]
-        init_script = envbuilder_env["ENVBUILDER_INIT_SCRIPT"]
-        agent_url = _compact(expression(envbuilder_env["CODER_AGENT_URL"]))
-        assert agent_url == _compact(
-            LOOPBACK_REWRITE.replace("coder_agent.main.init_script", "data.coder_workspace.me.access_url")
-        )
-    assert _compact(expression(init_script)) == _compact(LOOPBACK_REWRITE)
+    # Nothing is mounted over the home itself: the image's home is what the workspace sees.
+    assert mounts == {f"docker_volume.{volume_name}.name": "local.workspace_dir"}
+    if template_name == "docker-envbuilder":
+        env = template.locals["envbuilder_env"]
+        assert expression(env["ENVBUILDER_WORKSPACE_BASE_DIR"]) == "local.workspace_dir"
 
 
 @templates
