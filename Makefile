@@ -8,6 +8,8 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_SKIP_UPDATE_CHECK := true
 
 SYSTEM_PACKAGES := podman runc skopeo buildah docker-registry busybox-static postgresql
+# The second workspace host in the tests: a netns with sshd and the docker CLI (client only).
+SYSTEM_PACKAGES += openssh-server docker.io iproute2
 # Root in CI here; a GitHub-hosted runner or a workstation goes through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -34,6 +34,8 @@ class CoderServerArgs(TypedDict):
     admin_token_lifetime_hours: NotRequired[int]
     """Raises ``CODER_MAX_ADMIN_TOKEN_LIFETIME`` when the operator token should live longer than 168h."""
     network_name: NotRequired[pulumi.Input[str]]
+    uploads: NotRequired[list[docker.ContainerUploadArgs]]
+    """Files written into the container at create (the workspace hosts' SSH key, mode 600)."""
     before_change: NotRequired[list[pulumi.Resource]]
     """Resources the container waits for, e.g. the database dump taken before an image change."""
 
@@ -159,6 +161,7 @@ class CoderServer(pulumi.ComponentResource):
             restart=settings.restart,
             must_run=True,
             labels=container_labels("coder-server", args.get("engine_kind", "unknown")),
+            uploads=args.get("uploads"),
             # The host port is fixed: the old container must stop before the new one binds it.
             opts=pulumi.ResourceOptions(
                 parent=self,

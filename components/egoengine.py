@@ -3,13 +3,14 @@ templates; images -> templates and devcontainers; everything -> the stack output
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TypedDict
 
 import pulumi
 import pulumi_docker as docker
 from typing_extensions import NotRequired
 
-from components import coder_server, template_archive, template_variables
+from components import coder_server, template_archive, template_variables, workspace_hosts
 from components.backup import DatabaseBackup, DatabaseBackupArgs
 from components.coder_admin import CoderAdmin, CoderAdminArgs
 from components.coder_server import CoderServer, CoderServerArgs, internal_url
@@ -41,6 +42,9 @@ def needed_secrets(settings: Settings) -> tuple[str, ...]:
 class EgoEngineArgs(TypedDict):
     resolved: ResolvedSettings
     onepassword_provider: NotRequired[pulumi.ProviderResource]
+    tls_provider: NotRequired[pulumi.ProviderResource]
+    """Generates the workspace hosts' SSH key (needed when ``egoengine:hosts`` is not empty)."""
+    deploy_ssh_dir: NotRequired[Path]
 
 
 class EgoEngine(pulumi.ComponentResource):
@@ -129,6 +133,12 @@ class EgoEngine(pulumi.ComponentResource):
         )
         if network is not None:
             coder_args["network_name"] = network.name
+        identity = workspace_hosts.hosts_identity(
+            f"{name}-hosts-identity", settings, self, args.get("tls_provider"),
+            args.get("onepassword_provider"), args.get("deploy_ssh_dir"),
+        )
+        if identity is not None:
+            coder_args["uploads"] = identity.coder_uploads
         coder = CoderServer(f"{name}-coder", coder_args, opts=child)
 
         admin = CoderAdmin(
@@ -147,7 +157,9 @@ class EgoEngine(pulumi.ComponentResource):
         )
 
         image_refs = self._images(name, settings, secret)
-        templates = self._templates(name, settings, secrets, coder, admin, image_refs, network)
+        # Workspace hosts hold their images before a template can start a workspace there.
+        pre_pulls = workspace_hosts.host_images(f"{name}-host", settings, identity, image_refs, self)
+        templates = self._templates(name, settings, secrets, coder, admin, image_refs, network, pre_pulls)
 
         self.outputs = {
             "coderAccessUrl": coder.access_url,
@@ -168,6 +180,7 @@ class EgoEngine(pulumi.ComponentResource):
                     for n, r in image_refs.items()
                 }
             ),
+            **({"hostsPublicKey": identity.public_key} if identity is not None else {}),
         }
         # Secrets resolved only to prove they are readable (e.g. the Codex auth.json the
         # workspaces read): awaited here so an unreadable 1Password item fails the preview.
@@ -217,6 +230,7 @@ class EgoEngine(pulumi.ComponentResource):
         admin: CoderAdmin,
         image_refs: dict[str, pulumi.Output[str]],
         network: docker.Network | None,
+        pre_pulls: list[pulumi.Resource],
     ) -> dict[str, CoderTemplate]:
         """One template resource per directory under ``templates.directory``."""
         config = settings.templates
@@ -233,6 +247,7 @@ class EgoEngine(pulumi.ComponentResource):
                 # Empty on the host network: workspaces keep the default network and the access URL.
                 template_variables.WORKSPACE_NETWORK: network.name if network is not None else "",
                 template_variables.CODER_AGENT_URL: coder_server.agent_url(settings.coder),
+                **workspace_hosts.template_variables(settings.hosts),
             }
             args = CoderTemplateArgs(
                 url=coder.internal_url,
@@ -267,6 +282,6 @@ class EgoEngine(pulumi.ComponentResource):
                 f"{name}-template-{template}",
                 args,
                 # Templates log in with the admin's credentials: the first user must exist.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[admin]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[admin, *pre_pulls]),
             )
         return templates

@@ -26,12 +26,23 @@ CODER_AGENT_URL = "coder_agent_url"
 the stack network (``http://coder:7080``) when Coder is bridged; empty (host network) means the
 access URL, which the provisioner already gives the coder provider as ``CODER_AGENT_URL``."""
 
+WORKSPACE_HOSTS = "workspace_hosts"
+"""JSON list of the remote hosts (``name``, ``uri``, ``gpus``, ``description``); ``[]`` for none."""
+
+HOSTS_IDENTITY_FILE = "hosts_identity_file"
+"""Path of the hosts' SSH private key inside the Coder container."""
+
+HOSTS_KNOWN_HOSTS_FILE = "hosts_known_hosts_file"
+"""Path of the ``known_hosts`` built from the pinned host keys, inside the Coder container."""
+
+HOST_VARIABLES: tuple[str, ...] = (WORKSPACE_HOSTS, HOSTS_IDENTITY_FILE, HOSTS_KNOWN_HOSTS_FILE)
 PLAIN_VARIABLES: tuple[str, ...] = (
     WORKSPACE_IMAGE,
     WORKSPACE_USER,
     DOCKER_SOCKET,
     WORKSPACE_NETWORK,
     CODER_AGENT_URL,
+    *HOST_VARIABLES,
 )
 SECRET_VARIABLES: tuple[str, ...] = (OP_SERVICE_ACCOUNT_TOKEN,)
 PROGRAM_VARIABLES: tuple[str, ...] = PLAIN_VARIABLES + SECRET_VARIABLES

@@ -27,6 +27,7 @@ that could be secret (environment values, stdin).
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -777,6 +778,52 @@ def validate_coder_env_known(args: ResourceValidationArgs, report_violation: Rep
             f"{hint}.", None)
 
 
+DOCKER_PROVIDER: Final = "pulumi:providers:docker"
+HOST_IMAGES_COMPONENT: Final = "egoengine:hosts:HostImages"
+"""The component (components/workspace_hosts.py) whose docker provider reaches one workspace host."""
+
+
+def _ssh_flags(options: Sequence[Any]) -> dict[str, str]:
+    """``-o Key=value`` pairs of an ssh option list, keys lower-cased as ssh treats them."""
+    flags: dict[str, str] = {}
+    for flag, value in zip(options, options[1:]):
+        if flag == "-o" and isinstance(value, str) and "=" in value:
+            key, _, setting = value.partition("=")
+            flags.setdefault(key.strip().lower(), setting.strip())
+    return flags
+
+
+def validate_host_provider_pinned(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """Each workspace host's docker provider uses ssh:// and trusts only a pinned host key."""
+    if args.resource_type != DOCKER_PROVIDER or f"{HOST_IMAGES_COMPONENT}$" not in args.urn:
+        return
+    host = lookup(args.props, "host")
+    if host is UNKNOWN:
+        return
+    if not isinstance(host, str) or not host.startswith("ssh://"):
+        report_violation(
+            f"Workspace host provider '{args.name}' does not use an ssh:// host; egoengine:hosts entries are "
+            "reached over ssh:// with a pinned host key.", None)
+        return
+    raw_options = lookup(args.props, "sshOpts")
+    if isinstance(raw_options, str):
+        # Provider inputs that are not strings reach the engine JSON-encoded.
+        try:
+            raw_options = json.loads(raw_options)
+        except ValueError:
+            raw_options = []
+    options = list(items(raw_options))
+    if raw_options is UNKNOWN or any(option is UNKNOWN for option in options):
+        return
+    flags = _ssh_flags(options)
+    known_hosts_file = flags.get("userknownhostsfile", "")
+    if flags.get("stricthostkeychecking") != "yes" or known_hosts_file in ("", "/dev/null"):
+        report_violation(
+            f"Workspace host provider '{args.name}' must pin the host key: sshOpts need "
+            "StrictHostKeyChecking=yes and a UserKnownHostsFile built from egoengine:hosts hostKey "
+            "(never /dev/null, no, or accept-new).", None)
+
+
 def validate_single_coder_server(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     """The stack has exactly one Coder server container."""
     servers: list[PolicyResource] = []
@@ -888,6 +935,14 @@ restart_always_on_podman = ResourceValidationPolicy(
     severity=Severity.HIGH,
 )
 
+host_providers_pinned = ResourceValidationPolicy(
+    name="host-providers-pinned",
+    description="Every workspace host's docker provider uses ssh:// with StrictHostKeyChecking=yes against "
+                "a known_hosts of the pinned host keys.",
+    validate=validate_host_provider_pinned,
+    severity=Severity.HIGH,
+)
+
 single_coder_server = StackValidationPolicy(
     name="single-coder-server",
     description=f"The stack has exactly one container labelled {ROLE_LABEL}={CODER_SERVER_ROLE}.",
@@ -906,6 +961,7 @@ RESOURCE_POLICIES: Final[tuple[ResourceValidationPolicy, ...]] = (
     no_secrets_in_plain_env,
     child_config_inheritance,
     restart_always_on_podman,
+    host_providers_pinned,
 )
 STACK_POLICIES: Final[tuple[StackValidationPolicy, ...]] = (single_coder_server,)
 ALL_POLICIES: Final[tuple[Policy, ...]] = (*RESOURCE_POLICIES, *STACK_POLICIES)

@@ -11,10 +11,12 @@ One implementation, shared by the unit tests and ``tools.plan``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
 import shlex
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +80,18 @@ def default_command_stdout(inputs: dict[str, Any]) -> str:
     return json.dumps({"ref": f"{repo}:{tag}@{digest}", "tag": tag, "digest": digest}) + "\n"
 
 
+def openssh_private_key(body: str) -> str:
+    """A stand-in OpenSSH private key block around ``body`` (what pulumi-tls returns, in shape)."""
+    return f"-----BEGIN OPENSSH PRIVATE KEY-----\n{body}\n-----END OPENSSH PRIVATE KEY-----\n"
+
+
+def fake_public_key(private_key: str) -> str:
+    """A well-formed ``ssh-ed25519`` line derived from the private key's bytes (not from its text)."""
+    blob = struct.pack(">I", 11) + b"ssh-ed25519" + struct.pack(">I", 32)
+    blob += hashlib.sha256(private_key.encode()).digest()
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()}\n"
+
+
 @dataclass
 class Stubs:
     """What the outside world answers: 1Password items, registry digests, generated values."""
@@ -101,6 +115,9 @@ class Stubs:
         if typ == "random:index/randomPassword:RandomPassword":
             value = self.generated(name, int(inputs.get("length", 16)))
             return {"result": value, "bcryptHash": "$2a$10$" + hashlib.sha256(value.encode()).hexdigest()}
+        if typ == "tls:index/privateKey:PrivateKey":
+            private = openssh_private_key(self.generated(name, 64))
+            return {"privateKeyOpenssh": private, "publicKeyOpenssh": fake_public_key(private)}
         if typ == "command:local:Command":
             return {"stdout": self.command_stdout(name, unwrap(inputs)), "stderr": ""}
         if typ.startswith("pulumi-python:dynamic/coder:Admin"):
@@ -123,6 +140,8 @@ class Stubs:
             if key in self.unreadable_items or key not in self.onepassword_items:
                 raise RuntimeError(f"item {key[1]!r} not found or not accessible")
             return {"vault": args["vault"], "title": args["title"], "uuid": f"item-{key[1]}", **self.onepassword_items[key]}
+        if token == "tls:index/getPublicKey:getPublicKey":
+            return {"publicKeyOpenssh": fake_public_key(str(args.get("privateKeyOpenssh", "")))}
         if token == "docker:index/getRegistryImage:getRegistryImage":
             name = args["name"]
             return {"name": name, "sha256Digest": self.registry_digests.get(name, _digest_of(name))}

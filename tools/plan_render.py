@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools import mock_engine, plan_changes, plan_values
+from tools import mock_engine, plan_changes, plan_hosts, plan_values
 from tools.plan_graph import COMPUTED_TEXT, SECRET_TEXT, Graph, short_type, key_inputs, options_of, show
 from tools.plan_policies import Finding
 
@@ -121,6 +121,7 @@ def render_text(plan: Plan, all_inputs: bool = False) -> str:
     parts += ["  " + line for line in dependency_lines(graph)] or ["  (none)"]
     parts += ["", "Stack outputs:"]
     parts += [f"  {name}: {value}" for name, value in output_lines(plan.outputs)] or ["  (none)"]
+    parts += ["", "Workspace hosts:"] + ["  " + line for line in plan_hosts.host_lines(plan.run.registrations)]
     parts += ["", "Look-ups (read-only invokes):"]
     parts += ["  " + lookup for lookup in plan.lookups] or ["  (none)"]
     if plan.logs:
@@ -149,6 +150,7 @@ def render_markdown(plan: Plan, all_inputs: bool = False) -> str:
         parts += [f"| `{name}` | `{_cell(value)}` |" for name, value in outputs]
     else:
         parts.append("_No outputs._")
+    parts += ["", "### Workspace hosts", "", "```text", *plan_hosts.host_lines(plan.run.registrations), "```"]
     parts += ["", "### Look-ups (read-only invokes)", "", "```text"]
     parts += plan.lookups or ["(none)"]
     parts.append("```")

@@ -22,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from components import settings as cfg
@@ -206,6 +208,11 @@ def stubs_for(config: Mapping[str, str]) -> PermissiveStubs:
     return PermissiveStubs(onepassword_items=onepassword_items(op_references(config)))
 
 
+# The program writes the workspace hosts' key files for ssh; offline they go to one directory per
+# process (the same path on every run, so runs stay comparable), removed when the process ends.
+_OFFLINE_SSH_DIR = tempfile.TemporaryDirectory(prefix="egoengine-plan-ssh-")
+
+
 def host_facts(
     socket_gid: int | None = PLACEHOLDER_SOCKET_GID,
     engine: EngineFacts | None = PLACEHOLDER_ENGINE,
@@ -240,7 +247,7 @@ def run_with_config(
     stubs = stubs if stubs is not None else stubs_for(config)
     host = host_facts(socket_gid, engine, stubs.ledger if isinstance(stubs, PermissiveStubs) else None)
     return mock_engine.run(
-        lambda: build(cfg.load(host)),
+        lambda: build(cfg.load(host), deploy_ssh_dir=Path(_OFFLINE_SSH_DIR.name) / stack),
         stack=stack,
         config=config,
         secret_keys=secret_keys,

@@ -107,8 +107,9 @@ variable "cache_repo_docker_config_path" {
 provider "coder" {}
 
 provider "docker" {
-  # null keeps the provider's own default when the stack passes no socket.
-  host = var.docker_socket != "" ? var.docker_socket : null
+  # A remote workspace host (hosts.tf) over ssh://; else the stack's socket (null: the default).
+  host     = local.on_remote_host ? local.host_uri : (var.docker_socket != "" ? var.docker_socket : null)
+  ssh_opts = local.host_ssh_opts
 }
 
 provider "envbuilder" {}
@@ -122,7 +123,8 @@ data "coder_workspace_owner" "me" {}
 # A bridged Coder is published on loopback only, so the stack passes coder_agent_url, the Coder
 # container's alias on the stack network (which the workspace joins): the agent uses that instead.
 locals {
-  agent_url         = var.coder_agent_url != "" ? var.coder_agent_url : data.coder_workspace.me.access_url
+  # On a remote workspace host (hosts.tf) the agent uses the access URL: no stack network there.
+  agent_url         = var.coder_agent_url != "" && !local.on_remote_host ? var.coder_agent_url : data.coder_workspace.me.access_url
   agent_init_script = replace(coder_agent.main.init_script, trimsuffix(data.coder_workspace.me.access_url, "/"), trimsuffix(local.agent_url, "/"))
 }
 
@@ -304,13 +306,14 @@ resource "docker_container" "workspace" {
   image    = var.cache_repo == "" ? docker_image.devcontainer_builder.image_id : envbuilder_cached_image.cached[0].image
   name     = local.container_name
   hostname = data.coder_workspace.me.name
+  gpus     = local.host_gpus
   # No `user` here: Envbuilder must start as root to build, then drops to the image's user
   # (the devcontainer's containerUser, or the fallback image's USER) before running the agent.
   env = var.cache_repo == "" ? local.docker_env : envbuilder_cached_image.cached[0].env
 
   # On the stack network the agent reaches Coder by its alias (var.coder_agent_url).
   dynamic "networks_advanced" {
-    for_each = var.workspace_network == "" ? [] : [var.workspace_network]
+    for_each = var.workspace_network == "" || local.on_remote_host ? [] : [var.workspace_network]
     content {
       name = networks_advanced.value
     }

@@ -80,8 +80,9 @@ variable "entrypoint_shell" {
 provider "coder" {}
 
 provider "docker" {
-  # null keeps the provider's own default when the stack passes no socket.
-  host = var.docker_socket != "" ? var.docker_socket : null
+  # A remote workspace host (hosts.tf) over ssh://; else the stack's socket (null: the default).
+  host     = local.on_remote_host ? local.host_uri : (var.docker_socket != "" ? var.docker_socket : null)
+  ssh_opts = local.host_ssh_opts
 }
 
 data "coder_provisioner" "me" {}
@@ -93,7 +94,8 @@ data "coder_workspace_owner" "me" {}
 # A bridged Coder is published on loopback only, so the stack passes coder_agent_url, the Coder
 # container's alias on the stack network (which the workspace joins): the agent uses that instead.
 locals {
-  agent_url         = var.coder_agent_url != "" ? var.coder_agent_url : data.coder_workspace.me.access_url
+  # On a remote workspace host (hosts.tf) the agent uses the access URL: no stack network there.
+  agent_url         = var.coder_agent_url != "" && !local.on_remote_host ? var.coder_agent_url : data.coder_workspace.me.access_url
   agent_init_script = replace(coder_agent.main.init_script, trimsuffix(data.coder_workspace.me.access_url, "/"), trimsuffix(local.agent_url, "/"))
 }
 
@@ -228,6 +230,7 @@ resource "docker_container" "workspace" {
   image    = docker_image.workspace.image_id
   name     = local.container_name
   hostname = data.coder_workspace.me.name
+  gpus     = local.host_gpus
   # The agent runs as the image's user, never root.
   user = var.workspace_user
   # Login shell so the image's profile (PATH, ~/.env.local) applies to the agent.
@@ -237,7 +240,7 @@ resource "docker_container" "workspace" {
 
   # On the stack network the agent reaches Coder by its alias (var.coder_agent_url).
   dynamic "networks_advanced" {
-    for_each = var.workspace_network == "" ? [] : [var.workspace_network]
+    for_each = var.workspace_network == "" || local.on_remote_host ? [] : [var.workspace_network]
     content {
       name = networks_advanced.value
     }

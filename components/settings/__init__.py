@@ -33,6 +33,7 @@ from components.settings.loading import (
     parse_settings,
     resolve_host_facts,
 )
+from components.settings.hosts import HostSettings
 from components.settings.model import Settings
 from components.settings.secrets import SecretsSettings
 from components.settings.templates import TemplateOverride, TemplatesSettings
@@ -58,6 +59,7 @@ __all__ = [
     "EngineSettings",
     "ExternalDatabase",
     "HostFacts",
+    "HostSettings",
     "ImagesSettings",
     "LOCAL_HOST",
     "NAMESPACE",

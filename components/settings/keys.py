@@ -22,7 +22,7 @@ from typing import Any
 from components.errors import ConfigError
 from components.settings.values import NAMESPACE
 
-TOP_LEVEL_KEYS = ("engine", "coder", "database", "backup", "secrets", "admin", "images", "templates")
+TOP_LEVEL_KEYS = ("engine", "coder", "database", "backup", "secrets", "admin", "images", "templates", "hosts")
 _PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_.:/@+-]{1,64}$")
 
 

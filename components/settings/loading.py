@@ -15,7 +15,7 @@ from components import engine_facts
 from components.engine_facts import EngineFacts
 from components.errors import ConfigError
 from components.input_error import InputError
-from components.settings import keys, stack_file
+from components.settings import hosts, keys, stack_file
 from components.settings import values as settings_values
 from components.settings.keys import KeyEntry
 from components.settings.messages import config_error
@@ -72,6 +72,7 @@ def parse_settings(stack: str, values: Mapping[str, Any]) -> Settings:
     except InputError as error:  # image_build's checks are pulumi-free (the helpers share them)
         raise ConfigError.of(error) from None
     settings.templates.check_templates()
+    hosts.check(settings)
     return settings
 
 

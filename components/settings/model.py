@@ -16,6 +16,7 @@ from components.settings.database import (
 from components.settings.engine import CoderSettings, EngineSettings
 from components.settings.images import ImagesSettings
 from components.settings.secrets import SecretsSettings
+from components.settings.hosts import HostSettings
 from components.settings.templates import TemplatesSettings
 from components.settings.values import _FieldError, _Model
 
@@ -52,6 +53,9 @@ class Settings(_Model):
     )
     templates: TemplatesSettings = Field(
         TemplatesSettings(), description="an object such as {directory: coder-templates}"
+    )
+    hosts: list[HostSettings] = Field(
+        default_factory=list, description="a list of workspace hosts, each {name, uri, hostKey, gpus}"
     )
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ class SecretsSettings(_Model):
     op_service_account_token: str = Field("none", description=_SECRET_DESC)
     codex_auth: str = Field("none", description=_SECRET_DESC)
     registry_password: str = Field("none", description=_SECRET_DESC)
+    hosts_ssh_key: str = Field("generate", description="generate, config:<key> or op://vault/item/[section/]field")
 
     @field_validator("*")
     @classmethod

@@ -686,7 +686,7 @@ def test_unknown_restart_or_engine_is_not_reported(unknown: Any) -> None:
 
 def test_policy_names_are_unique_and_valid_for_the_engine() -> None:
     names = [policy.name for policy in policies.ALL_POLICIES]
-    assert len(names) == len(set(names)) == 11
+    assert len(names) == len(set(names)) == 12
     assert all(re.fullmatch(r"[a-z0-9-]+", name) and name != "all" for name in names)
 
 

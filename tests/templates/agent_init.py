@@ -28,7 +28,9 @@ BOOTSTRAP = (
     'export CODER_AGENT_URL="${ACCESS_URL}"\n'
     "exec sh /tmp/coder agent\n"
 )
-AGENT_URL = 'var.coder_agent_url != "" ? var.coder_agent_url : data.coder_workspace.me.access_url'
+# On a remote workspace host (hosts.tf: local.on_remote_host) the stack network is not there: the
+# agent uses the access URL. These tests render the local host (on_remote_host false).
+AGENT_URL = 'var.coder_agent_url != "" && !local.on_remote_host ? var.coder_agent_url : data.coder_workspace.me.access_url'
 INIT_SCRIPT = (
     'replace(coder_agent.main.init_script, trimsuffix(data.coder_workspace.me.access_url, "/"), '
     'trimsuffix(local.agent_url, "/"))'

@@ -16,7 +16,10 @@ def test_the_workspace_joins_workspace_network_when_it_is_set(template_name: str
     network = template_variables.WORKSPACE_NETWORK
     _, container = load_template(template_name).only_resource("docker_container")
     (dynamic,) = [block["networks_advanced"] for block in container["dynamic"] if "networks_advanced" in block]
-    assert _compact(expression(dynamic["for_each"])) == _compact(f'var.{network} == "" ? [] : [var.{network}]')
+    # Never on a remote workspace host (hosts.tf): the stack network exists only on the local engine.
+    assert _compact(expression(dynamic["for_each"])) == _compact(
+        f'var.{network} == "" || local.on_remote_host ? [] : [var.{network}]'
+    )
     assert [expression(content["name"]) for content in dynamic["content"]] == ["networks_advanced.value"]
     assert "networks_advanced" not in container and "network_mode" not in container
 

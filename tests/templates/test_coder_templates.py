@@ -172,10 +172,13 @@ class Template:
 @functools.cache
 def load_template(name: str) -> Template:
     directory = TEMPLATES_ROOT / name
-    main_tf = directory / "main.tf"
-    source = main_tf.read_text(encoding="utf-8")
-    with main_tf.open(encoding="utf-8") as handle:
-        document = _normalise(hcl2.load(handle, serialization_options=_HCL_OPTIONS))
+    # Terraform reads every *.tf of the directory as one module (main.tf, hosts.tf).
+    source, document = "", {}
+    for tf in sorted(directory.glob("*.tf")):
+        source += tf.read_text(encoding="utf-8")
+        with tf.open(encoding="utf-8") as handle:
+            for key, blocks in _normalise(hcl2.load(handle, serialization_options=_HCL_OPTIONS)).items():
+                document[key] = [*document.get(key, []), *blocks] if isinstance(blocks, list) else blocks
     return Template(name=name, directory=directory, source=source, document=document)
 
 
@@ -200,6 +203,12 @@ def validation_accepts(condition: str, variable: str, value: str) -> bool:
         elif match := re.fullmatch(rf"(!?)can\(regex\({HCL_STRING},\s*{ref}\)\)", clause):
             found = re.search(json.loads(match[2]), value) is not None
             accepted &= (not found) if match[1] else found
+        elif match := re.fullmatch(rf"can\(\[for h in jsondecode\({ref}\)\s*:\s*regex\({HCL_STRING},\s*h\.uri\)\]\)", clause):
+            try:
+                items = json.loads(value)
+                accepted &= all(re.search(json.loads(match[1]), item["uri"]) for item in items)
+            except (ValueError, TypeError, KeyError):
+                accepted = False
         else:
             pytest.fail(f"validation clause {clause!r} of var.{variable} is not understood by this test")
     return accepted

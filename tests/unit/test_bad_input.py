@@ -32,7 +32,7 @@ CHILD = {"name": "creative-lab", "context": "images/creative-lab", "repository":
 SOURCES = "generate[:length], config:<key>, op://vault/item/[section/]field, or none"
 TOP_LEVEL = (
     "egoengine:engine, egoengine:coder, egoengine:database, egoengine:backup, egoengine:secrets, "
-    "egoengine:admin, egoengine:images, egoengine:templates"
+    "egoengine:admin, egoengine:images, egoengine:templates, egoengine:hosts"
 )
 
 
@@ -183,7 +183,7 @@ CATALOGUE: list[tuple[str, dict, str]] = [
     ('unknown template override key', {**coder(), "templates": {"overrides": {"docker-shell": {"displayname": "x"}}}},
      'config egoengine:templates.overrides.docker-shell.displayname: is not a known setting (did you mean displayName?); expected one of the keys of egoengine:templates.overrides.docker-shell: displayName, description, icon, variables, provisionerTags, workspaceImage'),
     ('unknown secrets key (value not echoed)', {**coder(), "secrets": {"adminPasword": SECRET}},
-     'config egoengine:secrets.adminPasword: is not a known setting (did you mean adminPassword?); expected one of the keys of egoengine:secrets: databasePassword, databaseAdminPassword, provisionerPsk, adminPassword, opServiceAccountToken, codexAuth, registryPassword'),
+     'config egoengine:secrets.adminPasword: is not a known setting (did you mean adminPassword?); expected one of the keys of egoengine:secrets: databasePassword, databaseAdminPassword, provisionerPsk, adminPassword, opServiceAccountToken, codexAuth, registryPassword, hostsSshKey'),
     ('child context does not exist', child(context="images/nope"),
      'config egoengine:images.children[0].context: does not exist in the project (no such directory); expected the build context directory under images/ (containerfile builder)'),
     ('child repository malformed', child(repository="Creative Lab"),
