@@ -12,6 +12,7 @@ from typing import Any, TypedDict
 import pulumi
 import pulumi_onepassword as onepassword
 import pulumi_random as random
+from pulumi.runtime.sync_await import _sync_await
 from typing_extensions import NotRequired
 
 from components import settings as cfg
@@ -125,43 +126,64 @@ def read_onepassword(
     The look-ups are read-only invokes, so they also run during preview: an item the service
     account cannot read fails the preview with a message that names it.
     """
-    invoke_opts = pulumi.InvokeOptions.merge(
-        onepassword._utilities.get_invoke_opts_defaults(),  # what the SDK's get_item adds
-        pulumi.InvokeOptions(provider=provider, parent=parent),
-    )
+    invoke_opts = _invoke_options(provider, parent)
 
     async def read(_: Any) -> str:
-        try:
-            vault = await _invoke(_GET_VAULT, {"name": ref.vault, "uuid": None}, onepassword.GetVaultResult, invoke_opts)
-            item = await _invoke(
-                _GET_ITEM,
-                {"files": None, "noteValue": None, "sections": None, "title": ref.item, "uuid": None, "vault": vault.uuid},
-                onepassword.GetItemResult,
-                invoke_opts,
-            )
-        except Exception as exc:  # noqa: BLE001 - the provider's error becomes one clear line
-            error = ConfigError(
-                key,
-                f"the 1Password item '{ref.item}' in vault '{ref.vault}' could not be read",
-                _PERMISSIONS_HINT,
-            )
-            # A failed invoke also fails the run with the provider's raw error; logging ours
-            # first puts the item's name and the permissions rule in front of the operator.
-            pulumi.log.error(str(error))
-            raise error from exc
-        value = pick_field(item, ref)
-        if value is None:
-            raise ConfigError(
-                key,
-                f"the 1Password item '{ref.item}' in vault '{ref.vault}' has no field or file "
-                f"'{ref.field}'" + (f" in section '{ref.section}'" if ref.section else ""),
-                "a reference to an existing field label, section label or attached file name",
-            )
-        return value
+        return await _read_item(ref, key, invoke_opts)
 
     # The invokes run inside an apply; the result is marked secret immediately because this invoke
     # path drops the provider's secret flag.
     return pulumi.Output.secret(pulumi.Output.from_input(ref.uri).apply(read))
+
+
+def read_onepassword_now(
+    ref: OnePasswordRef,
+    *,
+    provider: pulumi.ProviderResource,
+    key: str,
+    parent: pulumi.Resource | None = None,
+) -> str:
+    """``read_onepassword`` while the program is built, for a value that must be checked before
+    any resource takes it: a ``ConfigError`` raised in an apply fails every resource fed by it,
+    and asyncio then prints "Future exception was never retrieved" for each one's outputs."""
+    return _sync_await(_read_item(ref, key, _invoke_options(provider, parent)))
+
+
+def _invoke_options(provider: pulumi.ProviderResource, parent: pulumi.Resource | None) -> pulumi.InvokeOptions:
+    return pulumi.InvokeOptions.merge(
+        onepassword._utilities.get_invoke_opts_defaults(),  # what the SDK's get_item adds
+        pulumi.InvokeOptions(provider=provider, parent=parent),
+    )
+
+
+async def _read_item(ref: OnePasswordRef, key: str, invoke_opts: pulumi.InvokeOptions) -> str:
+    try:
+        vault = await _invoke(_GET_VAULT, {"name": ref.vault, "uuid": None}, onepassword.GetVaultResult, invoke_opts)
+        item = await _invoke(
+            _GET_ITEM,
+            {"files": None, "noteValue": None, "sections": None, "title": ref.item, "uuid": None, "vault": vault.uuid},
+            onepassword.GetItemResult,
+            invoke_opts,
+        )
+    except Exception as exc:  # noqa: BLE001 - the provider's error becomes one clear line
+        error = ConfigError(
+            key,
+            f"the 1Password item '{ref.item}' in vault '{ref.vault}' could not be read",
+            _PERMISSIONS_HINT,
+        )
+        # A failed invoke also fails the run with the provider's raw error; logging ours
+        # first puts the item's name and the permissions rule in front of the operator.
+        pulumi.log.error(str(error))
+        raise error from exc
+    value = pick_field(item, ref)
+    if value is None:
+        raise ConfigError(
+            key,
+            f"the 1Password item '{ref.item}' in vault '{ref.vault}' has no field or file "
+            f"'{ref.field}'" + (f" in section '{ref.section}'" if ref.section else ""),
+            "a reference to an existing field label, section label or attached file name",
+        )
+    return value
 
 
 _GET_VAULT = "onepassword:index/getVault:getVault"

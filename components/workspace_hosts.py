@@ -10,10 +10,11 @@ provider per host over ``ssh://`` with strict host key checking, so a host that 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_docker as docker
@@ -24,7 +25,7 @@ from components import settings as cfg
 from components import template_variables as tv
 from components.errors import ConfigError
 from components.settings.hosts import HostSettings, known_hosts
-from components.secrets import read_onepassword
+from components.secrets import read_onepassword_now
 
 KEY_CONFIG_KEY = f"{cfg.NAMESPACE}:secrets.hostsSshKey"
 
@@ -82,19 +83,52 @@ def deploy_ssh_dir(stack: str) -> Path:
     return Path(configured) if configured else Path.home() / ".ssh" / "egoengine" / stack
 
 
+def _private_files(directory: Path, private_key: str, known_hosts_text: str) -> dict[Path, str]:
+    contents = {"id_ed25519": private_key, "known_hosts": known_hosts_text}
+    return {directory / name: text if text.endswith("\n") else text + "\n" for name, text in contents.items()}
+
+
 def write_private_files(directory: Path, private_key: str, known_hosts_text: str) -> tuple[str, str]:
     """Write the key and known_hosts (0700 directory, 0600 files); same content, same bytes."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     directory.chmod(0o700)
-    paths = []
-    for name, content in (("id_ed25519", private_key), ("known_hosts", known_hosts_text)):
-        path = directory / name
+    files = _private_files(directory, private_key, known_hosts_text)
+    for path, content in files.items():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content if content.endswith("\n") else content + "\n")
+            handle.write(content)
         path.chmod(0o600)
-        paths.append(str(path))
-    return paths[0], paths[1]
+    key_path, known_hosts_path = files
+    return str(key_path), str(known_hosts_path)
+
+
+def current_private_files(directory: Path, private_key: str, known_hosts_text: str) -> tuple[str, str] | None:
+    """The files' paths when an earlier ``up`` left exactly this content there, else ``None``."""
+    files = _private_files(directory, private_key, known_hosts_text)
+    for path, content in files.items():
+        if not path.is_file() or path.read_text(encoding="utf-8") != content:
+            return None
+    key_path, known_hosts_path = files
+    return str(key_path), str(known_hosts_path)
+
+
+def deploy_ssh_options(directory: Path, private_key: str, known_hosts_text: str) -> pulumi.Output[list[str]]:
+    """ssh options for the pre-pull providers. ``up`` writes the files first; preview writes
+    nothing (no side effects): it names the files an earlier ``up`` left current, else the
+    options stay unknown and the engine leaves the host providers unconfigured in that preview."""
+    if not pulumi.runtime.is_dry_run():
+        return pulumi.Output.from_input(ssh_options(*write_private_files(directory, private_key, known_hosts_text)))
+    current = current_private_files(directory, private_key, known_hosts_text)
+    if current is not None:
+        return pulumi.Output.from_input(ssh_options(*current))
+    unknown: pulumi.Output[list[str]] = pulumi.Output(set(), _resolved([]), _resolved(False), _resolved(False))
+    return unknown
+
+
+def _resolved(value: Any) -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_event_loop().create_future()
+    future.set_result(value)
+    return future
 
 
 def _check_private_key(value: str) -> str:
@@ -141,15 +175,18 @@ class HostsIdentity(pulumi.ComponentResource):
             self.private_key = pulumi.Output.secret(key.private_key_openssh)
             public = key.public_key_openssh
         else:
+            # Read and checked now, not in an apply: an error there would fail every resource the
+            # key feeds, each with its own "Future exception was never retrieved" traceback.
             if source.kind == "config":
-                raw = cfg.config_secret(source.config_key, referenced_by=KEY_CONFIG_KEY)
+                cfg.config_secret(source.config_key, referenced_by=KEY_CONFIG_KEY)  # set, and a secret
+                raw = pulumi.Config(cfg.NAMESPACE).require(source.config_key)
             else:
                 assert source.op_ref is not None
                 provider = args.get("onepassword_provider")
                 if provider is None:
                     raise ConfigError(KEY_CONFIG_KEY, "uses op:// but no 1Password provider is configured", "a 1Password token")
-                raw = read_onepassword(source.op_ref, provider=provider, key=KEY_CONFIG_KEY, parent=self)
-            self.private_key = pulumi.Output.secret(raw.apply(_check_private_key))
+                raw = read_onepassword_now(source.op_ref, provider=provider, key=KEY_CONFIG_KEY, parent=self)
+            self.private_key = pulumi.Output.secret(_check_private_key(raw))
             public = tls.get_public_key_output(
                 private_key_openssh=self.private_key, opts=invoke
             ).public_key_openssh
@@ -175,9 +212,9 @@ class HostsIdentity(pulumi.ComponentResource):
         directory = args["deploy_ssh_dir"]
         known_hosts_text = self.known_hosts
         # The pre-pull providers run ssh on this machine: it needs the same two files, written
-        # once the key is known (never during a first preview of a generated key).
-        written = self.private_key.apply(
-            lambda key: ssh_options(*write_private_files(directory, key, known_hosts_text))
+        # once the key is known, by ``up`` only.
+        written: pulumi.Output[list[str]] = self.private_key.apply(
+            lambda key: deploy_ssh_options(directory, key, known_hosts_text)
         )
         self.deploy_ssh_options = pulumi.Output.unsecret(written)
         self.register_outputs({"public_key": self.public_key})

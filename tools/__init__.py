@@ -14,12 +14,13 @@ import sys
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_DIR = os.path.join(PROJECT_DIR, ".venv")
-MAKE_TARGETS = {
-    "plan": "make plan STACK=<stack>",
-    "preflight": "make preflight STACK=<stack>",
-    "bench": "make bench",
-    "doctor": "make doctor STACK=<stack>",
-    "stack_init": "make stack-init STACK=<stack>",
+MAKE_TARGETS: dict[str, tuple[str, ...]] = {
+    "dev": ("make dev", "make dev-down", "make preview STACK=<stack>"),
+    "plan": ("make plan STACK=<stack>",),
+    "preflight": ("make preflight STACK=<stack>",),
+    "bench": ("make bench",),
+    "doctor": ("make doctor STACK=<stack>",),
+    "stack_init": ("make stack-init STACK=<stack>",),
 }
 """Tools with a ``make`` target of their own."""
 
@@ -45,12 +46,11 @@ def has_project_packages() -> bool:
 
 
 def how_to_run(tool: str) -> str:
-    ways = [f"`.venv/bin/python -m tools.{tool} ...`"]
-    if tool in MAKE_TARGETS:
-        ways.insert(0, f"`{MAKE_TARGETS[tool]}`")
+    targets = ", ".join(f"`{target}`" for target in MAKE_TARGETS.get(tool, ()))
+    ways = f"{targets} or " if targets else ""
     return (
         f"tools.{tool}: this Python ({sys.executable}) is not the project's virtualenv; "
-        f"run {' or '.join(ways)} from {PROJECT_DIR} (`make venv` creates .venv)"
+        f"run {ways}`.venv/bin/python -m tools.{tool} ...` from {PROJECT_DIR} (`make venv` creates .venv)"
     )
 
 

@@ -7,6 +7,7 @@ import json
 import stat
 from pathlib import Path
 
+import pulumi
 import pytest
 import yaml
 
@@ -203,3 +204,76 @@ def test_a_key_source_that_is_not_an_openssh_key_fails_without_echoing_it() -> N
         )
     assert "egoengine:secrets.hostsSshKey: does not hold an OpenSSH private key" in str(caught.value)
     assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize("preview", [False, True])
+@pytest.mark.parametrize("source", ["config", "op"])
+def test_a_bad_key_is_one_line_with_no_unretrieved_future_tracebacks(
+    source: str, preview: bool, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Checked in an apply, the error failed every resource the key fed, and asyncio logged
+    "Future exception was never retrieved" with a traceback for each of their outputs."""
+    import gc
+    import logging
+
+    from tests.unit.conftest import vermissian_items
+
+    bad = "hunter2-not-a-key"
+    if source == "config":
+        kwargs: dict = {"overrides": {"egoengine:secrets": {**STACK_SECRETS, "hostsSshKey": "config:sshPrivateKey"}},
+                        "extra_secrets": {"egoengine:sshPrivateKey": bad}}
+    else:
+        items = {**vermissian_items(), ("egoengine", "Coder Hosts Key"): {"noteValue": bad}}
+        kwargs = {"overrides": {"egoengine:secrets": {**STACK_SECRETS, "hostsSshKey": "op://egoengine/Coder Hosts Key/notesPlain"}},
+                  "stubs": mock_engine.Stubs(onepassword_items=items)}
+    caplog.set_level(logging.DEBUG, logger="asyncio")
+    with pytest.raises(pulumi.RunError) as caught:
+        run_with_hosts(preview=preview, **kwargs)
+    gc.collect()  # unretrieved futures log when they are collected
+    assert str(caught.value) == (
+        "config egoengine:secrets.hostsSshKey: does not hold an OpenSSH private key; expected an "
+        "unencrypted ED25519 key in OpenSSH format (ssh-keygen -t ed25519 -N '')"
+    )
+    logged = caplog.text + "".join(capfd.readouterr())
+    assert "never retrieved" not in logged and "Traceback" not in logged
+    assert bad not in logged
+
+
+def test_preview_writes_no_key_files_and_names_them_only_when_current(tmp_path: Path) -> None:
+    from components.program import build
+    from components import settings as cfg
+    from tests.unit.conftest import vermissian_items
+    from tools import plan_stubs
+
+    private = openssh_private_key("deploy-files-key")
+    overrides = {"egoengine:hosts": HOSTS, "egoengine:secrets": {**STACK_SECRETS, "hostsSshKey": "config:sshPrivateKey"}}
+    config, secret_keys = plan_stubs.stack_config(
+        "vermissian", overrides, secret_overrides={"egoengine:sshPrivateKey": private}, op_token="t"
+    )
+    directory = tmp_path / "ssh"
+
+    def run(preview: bool) -> EngineRun:
+        return mock_engine.run(
+            lambda: build(cfg.load(plan_stubs.host_facts(998)), deploy_ssh_dir=directory),
+            stack="vermissian", config=config, secret_keys=secret_keys,
+            preview=preview, stubs=mock_engine.Stubs(onepassword_items=vermissian_items()),
+        )
+
+    def ssh_opts(engine_run: EngineRun) -> object:
+        return engine_run.one("pulumi:providers:docker", "host-gpu-box-docker").inputs["sshOpts"]
+
+    # First preview: nothing on disk, nothing written, the host providers stay unconfigured.
+    assert isinstance(ssh_opts(run(preview=True)), Unknown)
+    assert not directory.exists()
+    run(preview=False)
+    key_file = directory / "id_ed25519"
+    written = {p.name: (p.read_text(), p.stat().st_mtime_ns) for p in directory.iterdir()}
+    assert written["id_ed25519"][0] == private
+    # After up: preview names the current files without touching them.
+    assert not isinstance(ssh_opts(run(preview=True)), Unknown)
+    assert {p.name: (p.read_text(), p.stat().st_mtime_ns) for p in directory.iterdir()} == written
+    # Stale files (another key): preview neither rewrites them nor points ssh at them.
+    key_file.write_text(openssh_private_key("an-older-key"))
+    before = key_file.stat().st_mtime_ns
+    assert isinstance(ssh_opts(run(preview=True)), Unknown)
+    assert key_file.read_text() == openssh_private_key("an-older-key") and key_file.stat().st_mtime_ns == before
