@@ -13,7 +13,6 @@ import pulumi_command as command
 import pulumi_docker as docker
 import pulumi_onepassword as onepassword
 import pulumi_random as random
-import pulumi_tls as tls
 
 from components import settings as cfg
 from components.egoengine import EgoEngine, EgoEngineArgs, needed_secrets
@@ -36,6 +35,8 @@ def build(
     if deploy_ssh_dir is not None:
         args["deploy_ssh_dir"] = deploy_ssh_dir
     if settings.hosts:
+        import pulumi_tls as tls  # only with workspace hosts: it is not an SDK every stack loads
+
         args["tls_provider"] = tls.Provider("tls")
         providers.append(args["tls_provider"])
     host_secrets = ("hosts_ssh_key",) if settings.hosts else ()

@@ -18,7 +18,6 @@ from typing import Any, TypedDict
 
 import pulumi
 import pulumi_docker as docker
-import pulumi_tls as tls
 from typing_extensions import NotRequired
 
 from components import settings as cfg
@@ -163,6 +162,8 @@ class HostsIdentity(pulumi.ComponentResource):
         self, name: str, args: HostsIdentityArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("egoengine:hosts:Identity", name, None, opts)
+        import pulumi_tls as tls  # here, not at the top: a stack without hosts never loads it
+
         source = args["key_source"]
         invoke = pulumi.InvokeOptions(provider=args["tls_provider"], parent=self)
         if source.kind == "generate":
