@@ -6,7 +6,9 @@ pulumi-onepassword drops secretness, so its results are wrapped in ``Output.secr
 
 from __future__ import annotations
 
+import asyncio
 import re
+import weakref
 from typing import Any, TypedDict
 
 import pulumi
@@ -156,9 +158,27 @@ def _invoke_options(provider: pulumi.ProviderResource, parent: pulumi.Resource |
     )
 
 
+_VAULT_LOOKUPS: weakref.WeakKeyDictionary[pulumi.ProviderResource, dict[str, asyncio.Task[Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+"""One ``getVault`` per provider and vault name, shared by every item read from that vault (each
+look-up is a round trip to 1Password at every preview). Keyed by the provider, so each run of the
+program (a new provider) looks its vaults up afresh."""
+
+
+def _vault(name: str, invoke_opts: pulumi.InvokeOptions) -> asyncio.Task[Any]:
+    assert isinstance(invoke_opts.provider, pulumi.ProviderResource)
+    lookups = _VAULT_LOOKUPS.setdefault(invoke_opts.provider, {})
+    if name not in lookups:
+        lookups[name] = asyncio.ensure_future(
+            _invoke(_GET_VAULT, {"name": name, "uuid": None}, onepassword.GetVaultResult, invoke_opts)
+        )
+    return lookups[name]
+
+
 async def _read_item(ref: OnePasswordRef, key: str, invoke_opts: pulumi.InvokeOptions) -> str:
     try:
-        vault = await _invoke(_GET_VAULT, {"name": ref.vault, "uuid": None}, onepassword.GetVaultResult, invoke_opts)
+        vault = await _vault(ref.vault, invoke_opts)
         item = await _invoke(
             _GET_ITEM,
             {"files": None, "noteValue": None, "sections": None, "title": ref.item, "uuid": None, "vault": vault.uuid},
