@@ -15,6 +15,8 @@ from components.settings.values import (
     _GIT_SHA,
     _IMAGE_NAME,
     _check_repository,
+    _empty_dict,
+    _empty_list,
     _FieldError,
     _Model,
     _project_dir,
@@ -68,10 +70,10 @@ class ChildImageSettings(_Model):
     )
     attr: str | None = Field(None, description="the flake attribute: nix build .#<attr>")
     env_local: list[str] = Field(
-        default_factory=list, description="lines for the base user's ~/.env.local"
+        default_factory=_empty_list, description="lines for the base user's ~/.env.local"
     )
     links: dict[str, str] = Field(
-        default_factory=dict, description="link name in ~/.local/bin -> absolute target path"
+        default_factory=_empty_dict, description="link name in ~/.local/bin -> absolute target path"
     )
 
     @field_validator("name")
@@ -107,7 +109,7 @@ class ImagesSettings(_Model):
         RegistrySettings(), description="an object such as {username: joshsymonds}"
     )
     children: list[ChildImageSettings] = Field(
-        default_factory=list,
+        default_factory=_empty_list,
         description="a list of child images, each {name, repository, context} or "
         "{name, builder: nix, repository, flake, attr}",
     )

@@ -18,7 +18,7 @@ from components.settings.images import ImagesSettings
 from components.settings.secrets import SecretsSettings
 from components.settings.hosts import HostSettings
 from components.settings.templates import TemplatesSettings
-from components.settings.values import _FieldError, _Model
+from components.settings.values import _empty_list, _FieldError, _Model
 
 
 def _one_of(names: Iterable[str]) -> str:
@@ -55,7 +55,7 @@ class Settings(_Model):
         TemplatesSettings(), description="an object such as {directory: coder-templates}"
     )
     hosts: list[HostSettings] = Field(
-        default_factory=list, description="a list of workspace hosts, each {name, uri, hostKey, gpus}"
+        default_factory=_empty_list, description="a list of workspace hosts, each {name, uri, hostKey, gpus}"
     )
 
     @model_validator(mode="after")

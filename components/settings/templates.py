@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from components.settings import values
-from components.settings.values import _Model, _project_dir
+from components.settings.values import _empty_dict, _Model, _project_dir
 
 
 class TemplateOverride(_Model):
@@ -13,7 +13,7 @@ class TemplateOverride(_Model):
     description: str | None = Field(None, description="up to 127 bytes of UTF-8 (Coder's limit)")
     icon: str | None = Field(None, description="an icon path or URL, e.g. /icon/docker.png")
     variables: dict[str, str] = Field(
-        default_factory=dict, description="extra Terraform variables the template declares"
+        default_factory=_empty_dict, description="extra Terraform variables the template declares"
     )
     provisioner_tags: dict[str, str] | None = Field(
         None, description="provisioner tags for this template (default: templates.provisionerTags)"
@@ -39,13 +39,13 @@ class TemplatesSettings(_Model):
         "base", description="'base' or the name of a child image, passed as workspace_image"
     )
     provisioner_tags: dict[str, str] = Field(
-        default_factory=dict, description="provisioner tags, e.g. {scope: organization}"
+        default_factory=_empty_dict, description="provisioner tags, e.g. {scope: organization}"
     )
     import_timeout_seconds: int = Field(
         600, ge=30, le=7200, description="seconds to wait for a template import, 30..7200"
     )
     overrides: dict[str, TemplateOverride] = Field(
-        default_factory=dict, description="per-template settings keyed by directory name"
+        default_factory=_empty_dict, description="per-template settings keyed by directory name"
     )
     allow_none: bool = Field(
         False, description="true to allow a stack with no templates (an empty set deletes them all)"
