@@ -90,6 +90,16 @@ def test_onepassword_values_are_read_through_an_explicit_provider_with_the_vault
     assert all(a["vault"] == "vault-egoengine" for a in items)  # the name resolved to its id
 
 
+def test_each_vault_is_looked_up_once_per_run_for_all_its_items() -> None:
+    # Five items in one vault: one getVault (a 1Password round trip each), in every run, since a
+    # run's provider is new (nothing is shared between runs of one process).
+    for _ in range(2):
+        run = run_stack("vermissian")
+        vaults = [args["name"] for tok, args in run.invokes if tok == "onepassword:index/getVault:getVault"]
+        items = [args for tok, args in run.invokes if tok == "onepassword:index/getItem:getItem"]
+        assert vaults == ["egoengine"] and len(items) == 5
+
+
 def test_an_unreadable_item_fails_preview_naming_it_and_the_permissions_rule() -> None:
     stubs = mock_engine.Stubs(onepassword_items=vermissian_items(), unreadable_items={("egoengine", "Codex Auth")})
     with pytest.raises(mock_engine.ProgramFailed) as caught:
