@@ -20,11 +20,14 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tarfile
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path, PurePosixPath
 
 from components.errors import ConfigError
+
+if TYPE_CHECKING:
+    import tarfile  # imported where an archive is built (the provider), not at every preview
 
 TEMPLATE_ARCHIVE_LIMIT = 1 << 20
 """Coder's client-side limit (``provisionersdk.TemplateArchiveLimit``): uploads stay below 1 MiB."""
@@ -35,6 +38,10 @@ _AUTO_TFVARS_SUFFIXES = (".auto.tfvars", ".auto.tfvars.json")
 _TERRAFORM_SUFFIXES = (".tf", ".tf.json")
 # Versioned so that a future change of the hashing scheme is a visible, deliberate change.
 _HASH_DOMAIN = b"egoengine-coder-template-v1\0"
+_BLOCKSIZE = 512
+"""ustar's block (``tarfile.BLOCKSIZE``)."""
+_RECORDSIZE = 20 * _BLOCKSIZE
+"""What Python's tarfile pads an archive to (``tarfile.RECORDSIZE``)."""
 
 
 @dataclass(frozen=True)
@@ -141,12 +148,12 @@ def archive_size(files: list[TemplateFile]) -> int:
     extra block), each file's data padded to 512 bytes, two zero blocks at the end, and Python's
     tarfile pads the whole to its 10240-byte record size.
     """
-    block = tarfile.BLOCKSIZE
+    block = _BLOCKSIZE
     size = block * len(_archive_directories(files))
     for item in files:
         size += block + -(-item.source.stat().st_size // block) * block
     size += 2 * block
-    return -(-size // tarfile.RECORDSIZE) * tarfile.RECORDSIZE
+    return -(-size // _RECORDSIZE) * _RECORDSIZE
 
 
 def check_archive_limit(files: list[TemplateFile], key: str) -> None:
@@ -162,6 +169,8 @@ def check_archive_limit(files: list[TemplateFile], key: str) -> None:
 
 
 def _header(name: str, *, is_dir: bool, size: int = 0) -> tarfile.TarInfo:
+    import tarfile
+
     info = tarfile.TarInfo(name)
     info.type = tarfile.DIRTYPE if is_dir else tarfile.REGTYPE
     info.mode = 0o755 if is_dir else 0o644
@@ -180,6 +189,8 @@ def ustar_archive(directory: Path | str, *, config_key: str | None = None) -> by
     files = template_files(root, config_key=config_key)
     check_archive_limit(files, key)  # before any file is read
     directories = _archive_directories(files)
+    import tarfile
+
     buffer = io.BytesIO()
     try:
         with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
