@@ -12,7 +12,6 @@ plan's mocked engine alike), each named with its line in ``Pulumi.<stack>.yaml``
 
 from __future__ import annotations
 
-import difflib
 import re
 import shlex
 from collections.abc import Iterable, Mapping
@@ -44,6 +43,8 @@ def _named(entry: KeyEntry, stack_file: str | None) -> str:
 
 
 def _closest(name: str, candidates: Iterable[str]) -> str | None:
+    import difflib  # only for an unknown key: not loaded at every preview
+
     found = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.75)
     return found[0] if found else None
 

@@ -8,7 +8,6 @@ valid keys of that object; a check that rejects a value says itself what to give
 
 from __future__ import annotations
 
-import difflib
 import types
 from dataclasses import dataclass
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -118,6 +117,8 @@ def _unknown_key(model: type[BaseModel], error: Any, missing: list[tuple[Any, ..
     valid = _keys_of(place.parent) if place.parent else []
     missing_paths = [locate(model, m).path for m in missing if m[:-1] == loc[:-1]]
     missing_here = {path.rsplit(".", 1)[-1]: path for path in missing_paths}
+    import difflib  # only for a bad key: not loaded at every preview
+
     close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.75)
     hint = ""
     if close:
