@@ -17,6 +17,8 @@ import pytest
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
+from tests import processes
+
 
 @contextmanager
 def provider_host(cwd: Path) -> Iterator[provider_pb2_grpc.ResourceProviderStub]:
@@ -40,12 +42,7 @@ def provider_host(cwd: Path) -> Iterator[provider_pb2_grpc.ResourceProviderStub]
         finally:
             channel.close()
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        processes.stop(process, grace_seconds=10)
 
 
 def struct(values: dict[str, Any]) -> Any:

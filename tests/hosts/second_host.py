@@ -25,6 +25,7 @@ import pytest
 
 from components.workspace_hosts import ssh_options
 from tests.images.conftest import _log_tail, remove_service_dir, run_checked
+from tests import processes
 
 DEBIAN_DOCKER_CLI = "/usr/bin/docker"
 """The docker client from Debian's docker.io (no daemon runs); /usr/local/bin may hold another."""
@@ -121,13 +122,7 @@ class Processes:
 
     def stop_all(self) -> None:
         for _, process in reversed(self.started):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=5)
+            processes.stop(process)
 
 
 def _ssh_ready(directory: Path, address: str, port: int) -> Callable[[], bool]:

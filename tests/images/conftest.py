@@ -40,6 +40,8 @@ import bcrypt
 import httpx
 import pytest
 
+from tests import processes
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 30
 USER_NAME = "joshsymonds"
@@ -194,16 +196,7 @@ def start_service(
     with log.open("wb") as handle:
         process = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, env=dict(env))
 
-    def stop() -> None:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-
-    request.addfinalizer(stop)
+    request.addfinalizer(lambda: processes.stop(process))
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
