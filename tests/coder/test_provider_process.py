@@ -6,15 +6,15 @@ them: ``__provider``, serialized by the SDK's own ``serialize_provider``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from components.coder_admin import AdminProvider
-from tests.coder.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_USERNAME
 from tests.coder.fake_coder import FakeCoder
 from tests.provider_host import as_dict, provider_host, struct
 
@@ -30,20 +30,12 @@ def host(tmp_path: Path) -> Iterator[provider_pb2_grpc.ResourceProviderStub]:
 
 
 def test_create_read_diff_update_through_the_sdks_provider_host(
-    fake_coder: FakeCoder, host: provider_pb2_grpc.ResourceProviderStub
+    fake_coder: FakeCoder,
+    host: provider_pb2_grpc.ResourceProviderStub,
+    admin_props: Callable[..., dict[str, Any]],
 ) -> None:
     provider = serialize_provider(AdminProvider(request_timeout_seconds=5.0, poll_interval_seconds=0.05))
-    inputs = {
-        "__provider": provider,
-        "url": fake_coder.url,
-        "email": ADMIN_EMAIL,
-        "username": ADMIN_USERNAME,
-        "full_name": "egoengine admin",
-        "password": ADMIN_PASSWORD,
-        "token_name": "egoengine-operator",
-        "token_lifetime_hours": 168,
-        "health_timeout_seconds": 5.0,
-    }
+    inputs = {"__provider": provider, **admin_props()}
     created = host.Create(provider_pb2.CreateRequest(urn=URN, properties=struct(inputs)))
     state = as_dict(created.properties)
     assert created.id == fake_coder.users[0].id and state["token"]
