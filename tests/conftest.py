@@ -1,13 +1,23 @@
-"""Session-wide test setup."""
+"""Session-wide test setup: a private cache directory, and the stacks' default runs computed once.
+
+The default runs are what many tests only read (the real program with the stack files on the
+mocked engine, ~60 ms each): each is evaluated once per session (per xdist worker) and every test
+gets its own deep copy (< 1 ms), so a test that changes what it got changes nothing for the others.
+A test that changes the world first (a file, a monkeypatch, an override) runs the program itself.
+"""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from components.cache import CACHE_DIR_VARIABLE
+from tests.unit.conftest import run_stack
+from tools import plan_stubs
+from tools.mock_engine import EngineRun
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -18,3 +28,49 @@ def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
     monkeypatch.setenv(CACHE_DIR_VARIABLE, str(directory))
     yield directory
     monkeypatch.undo()
+
+
+# Session scope: set up before any test's own fixtures (monkeypatch, tmp files), so the shared
+# runs see the stack files as they are, whichever test asks first.
+@pytest.fixture(scope="session")
+def _dev_up_once() -> EngineRun:
+    return run_stack("dev")
+
+
+@pytest.fixture(scope="session")
+def _vermissian_up_once() -> EngineRun:
+    return run_stack("vermissian")
+
+
+@pytest.fixture(scope="session")
+def _offline_dev_once() -> EngineRun:
+    return plan_stubs.run_stack_offline("dev")
+
+
+@pytest.fixture(scope="session")
+def _offline_vermissian_once() -> EngineRun:
+    return plan_stubs.run_stack_offline("vermissian")
+
+
+@pytest.fixture
+def dev_up(_dev_up_once: EngineRun) -> EngineRun:
+    """``run_stack("dev")`` (tests/unit/conftest.py: 1Password items answered, a socket group)."""
+    return copy.deepcopy(_dev_up_once)
+
+
+@pytest.fixture
+def vermissian_up(_vermissian_up_once: EngineRun) -> EngineRun:
+    """``run_stack("vermissian")``."""
+    return copy.deepcopy(_vermissian_up_once)
+
+
+@pytest.fixture
+def offline_dev(_offline_dev_once: EngineRun) -> EngineRun:
+    """``plan_stubs.run_stack_offline("dev")``: the run ``tools.plan`` makes, placeholders and all."""
+    return copy.deepcopy(_offline_dev_once)
+
+
+@pytest.fixture
+def offline_vermissian(_offline_vermissian_once: EngineRun) -> EngineRun:
+    """``plan_stubs.run_stack_offline("vermissian")``."""
+    return copy.deepcopy(_offline_vermissian_once)

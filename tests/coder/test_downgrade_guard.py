@@ -14,7 +14,7 @@ import pytest
 from tests.coder.conftest import REPO_ROOT
 from tests.coder.fake_coder import FakeCoder
 from tests.unit.conftest import run_stack
-from tools.mock_engine import unwrap
+from tools.mock_engine import EngineRun, unwrap
 
 COMMAND = "command:local:Command"
 CONTAINER = "docker:index/container:Container"
@@ -93,8 +93,8 @@ def test_bad_arguments_are_one_line_exit_2(closed_port_url: str) -> None:
     assert "'latest' is not a release tag; expected vX.Y.Z" in line
 
 
-def test_the_guard_runs_after_the_backup_and_before_the_coder_container() -> None:
-    run = run_stack("vermissian")
+def test_the_guard_runs_after_the_backup_and_before_the_coder_container(vermissian_up: EngineRun) -> None:
+    run = vermissian_up
     check = run.one(COMMAND, "downgrade-guard-check")
     dump = run.one(COMMAND, "pg-dump")
     assert dump.urn in check.dependencies

@@ -128,8 +128,7 @@ def test_templates_get_the_hosts_and_the_mounted_paths(hosts_up: EngineRun) -> N
         assert variables["hosts_known_hosts_file"] == workspace_hosts.CODER_KNOWN_HOSTS_FILE
 
 
-def test_without_hosts_there_is_no_key_no_upload_and_an_empty_host_list() -> None:
-    vermissian_up = run_stack("vermissian")
+def test_without_hosts_there_is_no_key_no_upload_and_an_empty_host_list(vermissian_up: EngineRun) -> None:
     assert not vermissian_up.by_type("tls:index/privateKey:PrivateKey")
     assert not vermissian_up.by_type("pulumi:providers:tls")
     assert "uploads" not in unwrap(vermissian_up.one(CONTAINER, "coder-container").inputs)

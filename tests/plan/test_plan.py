@@ -151,7 +151,7 @@ def test_plan_of_each_stack_is_clean_and_shows_the_whole_graph(stack: str, reque
     result: Result = request.getfixturevalue(f"{stack}_text")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    run = plan_stubs.run_stack_offline(stack)
+    run: mock_engine.EngineRun = request.getfixturevalue(f"offline_{stack}")
     assert_matches_run(result.stdout, run)
     tree = section(result.stdout, "Resources:")
     coder = run.one(CONTAINER, "coder-container")
@@ -163,8 +163,8 @@ def test_plan_of_each_stack_is_clean_and_shows_the_whole_graph(stack: str, reque
     assert f"{len(run.registrations)} resources" in summary
 
 
-def test_protected_data_and_secret_inputs_are_visible_in_the_tree(dev_text: Result) -> None:
-    run = plan_stubs.run_stack_offline("dev")
+def test_protected_data_and_secret_inputs_are_visible_in_the_tree(dev_text: Result, offline_dev: mock_engine.EngineRun) -> None:
+    run = offline_dev
     database = run.one("postgresql:index/database:Database")
     line = tree_line(section(dev_text.stdout, "Resources:"), database.type, database.name)
     assert "[protect, retain-on-delete" in line
@@ -192,7 +192,7 @@ def test_preview_leaves_computed_values_unknown() -> None:
     assert f"image: {COMPUTED_TEXT}" in section(result.stdout, "Resources:")
 
 
-def test_markdown_and_mermaid(tmp_path: Path) -> None:
+def test_markdown_and_mermaid(tmp_path: Path, offline_dev: mock_engine.EngineRun) -> None:
     graph_file = tmp_path / "graph.mmd"
     result = plan("dev", "--markdown", "--mermaid", str(graph_file))
     assert result.returncode == 0, result.stderr
@@ -206,7 +206,7 @@ def test_markdown_and_mermaid(tmp_path: Path) -> None:
 
     mermaid = graph_file.read_text()
     assert mermaid.startswith("graph TD\n")
-    run = plan_stubs.run_stack_offline("dev")
+    run = offline_dev
     nodes = re.findall(r'^  (r\d+)\["', mermaid, re.MULTILINE)
     assert len(nodes) == len(run.registrations) + 1  # and the stack
     solid = re.findall(r"^  r\d+ --> r\d+$", mermaid, re.MULTILINE)
@@ -323,12 +323,12 @@ def test_canary_secret_is_never_printed(tmp_path: Path, output_format: list[str]
 
 
 @pytest.mark.parametrize("stack", ["dev", "vermissian"])
-def test_no_secret_of_the_run_is_printed(stack: str) -> None:
+def test_no_secret_of_the_run_is_printed(stack: str, request: pytest.FixtureRequest) -> None:
     """Every value the engine holds as a secret (generated passwords, 1Password placeholders, the
     connection URL...) is absent from the report of all inputs, unless the same text is public."""
     result = plan(stack, "--all-inputs")
     assert result.returncode == 0, result.stderr
-    run = plan_stubs.run_stack_offline(stack)
+    run: mock_engine.EngineRun = request.getfixturevalue(f"offline_{stack}")
     public: set[str] = set()
     hidden: set[str] = set()
     for reg in run.registrations.values():

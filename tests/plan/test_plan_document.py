@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tools import devcontainer, mock_engine, plan_stubs
+from tools import devcontainer, mock_engine
 from tools.plan import SECRET_TEXT, PlanError, plan_document
 from tools.plan import main as plan_main
 
@@ -39,13 +39,13 @@ def resource(document: dict[str, Any], name_suffix: str, typ: str | None = None)
     return found
 
 
-def real_digests(stack: str) -> set[str]:
-    """The only digests a plan may print: those pinned in the source and stack files, and the
-    templates' content hashes (computed from their files, not stubbed)."""
+def real_digests(run: mock_engine.EngineRun) -> set[str]:
+    """The only digests a plan of ``run``'s stack may print: those pinned in the source and stack
+    files, and the templates' content hashes (computed from their files, not stubbed)."""
     found: set[str] = set()
     for path in [*PROJECT_DIR.glob("Pulumi.*.yaml"), *PROJECT_DIR.glob("components/**/*.py")]:
         found.update(DIGEST.findall(path.read_text()))
-    for reg in plan_stubs.run_stack_offline(stack).by_type("pulumi-python:dynamic/coder:Template"):
+    for reg in run.by_type("pulumi-python:dynamic/coder:Template"):
         found.add(mock_engine.unwrap(reg.inputs)["content_hash"])
     return found
 
@@ -63,8 +63,10 @@ def test_json_prints_the_same_document_plan_document_returns(
     assert json.loads(out) == dev_document
 
 
-def test_document_lists_every_registration_with_parent_inputs_and_options(dev_document: dict[str, Any]) -> None:
-    run = plan_stubs.run_stack_offline("dev")
+def test_document_lists_every_registration_with_parent_inputs_and_options(
+    dev_document: dict[str, Any], offline_dev: mock_engine.EngineRun
+) -> None:
+    run = offline_dev
     assert dev_document["format"] == "egoengine-plan/1" and dev_document["stack"] == "dev"
     assert {r["urn"] for r in dev_document["resources"]} == set(run.registrations)
     volume = resource(dev_document, "database-data")
@@ -88,8 +90,10 @@ def test_container_environment_shows_every_name_and_masks_secret_values(dev_docu
     assert postgres == ["POSTGRES_PASSWORD=[secret]", "POSTGRES_USER=postgres"]
 
 
-def test_no_secret_of_the_run_is_in_the_document(dev_document: dict[str, Any]) -> None:
-    run = plan_stubs.run_stack_offline("dev")
+def test_no_secret_of_the_run_is_in_the_document(
+    dev_document: dict[str, Any], offline_dev: mock_engine.EngineRun
+) -> None:
+    run = offline_dev
     from tools.plan_values import secret_atoms
 
     text = json.dumps(dev_document)
@@ -99,11 +103,13 @@ def test_no_secret_of_the_run_is_in_the_document(dev_document: dict[str, Any]) -
 
 
 @pytest.mark.parametrize("output", [["--json"], [], ["--all-inputs"], ["--markdown"]], ids=["json", "text", "all", "md"])
-def test_no_made_up_digest_looks_real(capsys: pytest.CaptureFixture[str], output: list[str]) -> None:
+def test_no_made_up_digest_looks_real(
+    capsys: pytest.CaptureFixture[str], output: list[str], offline_vermissian: mock_engine.EngineRun
+) -> None:
     """Registry digests, image ids and built digests are stubs: marked, never a pasteable digest."""
     status, out, _ = run_main(capsys, "vermissian", *output)
     assert status == 0
-    assert set(DIGEST.findall(out)) <= real_digests("vermissian")
+    assert set(DIGEST.findall(out)) <= real_digests(offline_vermissian)
     assert "<stubbed registry digest #" in out and "<stubbed image id #" in out
     assert "<stubbed built image digest #" in out
 

@@ -1,11 +1,13 @@
-"""Run the real program, with the real stack files, on the engine-like mocked engine."""
+"""Run the real program, with the real stack files, on the engine-like mocked engine.
+
+The stacks' default runs, shared by the tests that only read them (``dev_up``, ``vermissian_up``),
+are fixtures of tests/conftest.py.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from components.engine_facts import EngineFacts
 from tools import mock_engine, plan_stubs
@@ -62,13 +64,3 @@ def run_stack(
         op_token=op_token,
         engine=engine,
     )
-
-
-@pytest.fixture(scope="module")
-def dev_up() -> mock_engine.EngineRun:
-    return run_stack("dev")
-
-
-@pytest.fixture(scope="module")
-def vermissian_up() -> mock_engine.EngineRun:
-    return run_stack("vermissian")

@@ -56,8 +56,8 @@ def test_the_backup_waits_for_the_adoption(adopting: EngineRun) -> None:
     assert adopting.one(ADOPTION).urn in adopting.one(COMMAND, "pg-dump").dependencies
 
 
-def test_create_is_the_default_and_unchanged() -> None:
-    run = run_stack("vermissian")
+def test_create_is_the_default_and_unchanged(vermissian_up: EngineRun) -> None:
+    run = vermissian_up
     assert run.one(ROLE) and run.one(DATABASE)
     assert run.by_type(ADOPTION) == []
 

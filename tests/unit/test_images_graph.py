@@ -99,7 +99,7 @@ def test_preview_builds_pushes_and_contacts_nothing(monkeypatch: pytest.MonkeyPa
     assert only_lookups <= {"onepassword:index/getVault:getVault", "onepassword:index/getItem:getItem"}
 
 
-def test_devcontainer_for_the_base() -> None:
-    run = run_stack("dev")
+def test_devcontainer_for_the_base(dev_up: EngineRun) -> None:
+    run = dev_up
     base = run.outputs["images"].value["base"]["ref"]
     assert run.outputs["devcontainers"].value == {"base": {"image": base, "runArgs": ["--user", "joshsymonds"]}}

@@ -9,7 +9,7 @@ from components.settings import OnePasswordRef
 from components.secrets import pick_field
 from tests.unit.conftest import OP_TOKEN_KEY, run_stack, vermissian_items
 from tools import mock_engine
-from tools.mock_engine import plaintext_strings, unwrap
+from tools.mock_engine import EngineRun, plaintext_strings, unwrap
 
 CANARY = "CANARY"
 
@@ -81,8 +81,8 @@ def test_dev_needs_no_onepassword() -> None:
     assert not [tok for tok, _ in run.invokes if tok.startswith("onepassword:")]
 
 
-def test_onepassword_values_are_read_through_an_explicit_provider_with_the_vault_id() -> None:
-    run = run_stack("vermissian")
+def test_onepassword_values_are_read_through_an_explicit_provider_with_the_vault_id(vermissian_up: EngineRun) -> None:
+    run = vermissian_up
     provider = run.one("pulumi:providers:onepassword")
     assert mock_engine.is_secret_value(provider.inputs["serviceAccountToken"])
     items = [args for tok, args in run.invokes if tok == "onepassword:index/getItem:getItem"]
