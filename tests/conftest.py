@@ -19,6 +19,8 @@ from tests.unit.conftest import run_stack
 from tools import plan_stubs
 from tools.mock_engine import EngineRun
 
+pytest_plugins = ("tests.parallel",)  # the suite on every core, integration tests in one worker
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
