@@ -1,4 +1,9 @@
-"""``python -m tools.devcontainer``: rewrite only the image value of a JSONC devcontainer.json."""
+"""``python -m tools.devcontainer``: rewrite only the image value of a JSONC devcontainer.json.
+
+``run_tool`` calls the tool's ``main`` in this process, its output captured; the outputs read from
+a pipe go through the real command line (so does ``tools.plan ... | tools.devcontainer`` in
+tests/plan/test_plan_document.py).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from tests import in_process
+from tests.in_process import Completed
+from tools import devcontainer
 from tools.devcontainer import JsoncError, loads_jsonc, set_image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +51,12 @@ JSONC = (
 )
 
 
-def run_tool(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_tool(*args: str) -> Completed:
+    return in_process.call(devcontainer.main, *args)
+
+
+def run_command(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
+    """``python -m tools.devcontainer ARGS`` as a real subprocess, ``stdin`` piped in."""
     return subprocess.run(
         [sys.executable, "-m", "tools.devcontainer", *args],
         cwd=REPO_ROOT,
@@ -82,7 +95,7 @@ def test_existing_jsonc_comes_back_byte_identical_except_the_image_value(tmp_pat
 def test_outputs_can_come_from_stdin_and_from_the_images_output_alone(tmp_path: Path) -> None:
     target = tmp_path / "devcontainer.json"
     target.write_text('{\n  "image": "old", // keep me\n}\n')
-    completed = run_tool("--outputs", "-", "--image", "gpu-lab", "--file", str(target), stdin=json.dumps(OUTPUTS))
+    completed = run_command("--outputs", "-", "--image", "gpu-lab", "--file", str(target), stdin=json.dumps(OUTPUTS))
     assert completed.returncode == 0, completed.stderr
     ref = IMAGES["gpu-lab"]["ref"]
     assert target.read_text() == f'{{\n  "image": "{ref}", // keep me\n}}\n'

@@ -8,21 +8,20 @@ engine, so the expectations come from the program's registrations, not a hard-co
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests import in_process
+from tests.in_process import Completed
 from tools import mock_engine, plan_stubs
 from tools.plan import COMPUTED_TEXT, SECRET_TEXT, Redactor, secret_strings, show
 from tools.plan import main as plan_main
@@ -34,14 +33,7 @@ CONTAINER = "docker:index/container:Container"
 ROLE = "postgresql:index/role:Role"
 
 
-@dataclass(frozen=True)
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def cli(*args: str, env: Mapping[str, str] | None = None) -> Result:
+def cli(*args: str, env: Mapping[str, str] | None = None) -> Completed:
     """``python -m tools.plan ARGS`` as a real subprocess: for the command-line contract itself."""
     done = subprocess.run(
         [sys.executable, "-m", "tools.plan", *args],
@@ -52,33 +44,13 @@ def cli(*args: str, env: Mapping[str, str] | None = None) -> Result:
         timeout=120,
         check=False,
     )
-    return Result(done.returncode, done.stdout, done.stderr)
+    return Completed(done.returncode, done.stdout, done.stderr)
 
 
-@contextmanager
-def _environment(env: Mapping[str, str] | None) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in env or {}}
-    os.environ.update(env or {})
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def plan(*args: str, env: Mapping[str, str] | None = None) -> Result:
+def plan(*args: str, env: Mapping[str, str] | None = None) -> Completed:
     """``tools.plan.main(ARGS)`` in this process, its output captured: what the subprocess would
     print, without an interpreter start and the imports per call (``cli`` keeps a few real ones)."""
-    out, err = io.StringIO(), io.StringIO()
-    with _environment(env), redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = plan_main(list(args))
-        except SystemExit as exit_:  # argparse's own errors
-            code = exit_.code if isinstance(exit_.code, int) else 2
-    return Result(code, out.getvalue(), err.getvalue())
+    return in_process.call(plan_main, *args, env=env)
 
 
 def stack_object(stack: str, key: str, **changes: Any) -> str:
@@ -137,18 +109,18 @@ def assert_matches_run(text: str, run: mock_engine.EngineRun) -> None:
 
 
 @pytest.fixture(scope="module")
-def dev_text() -> Result:
+def dev_text() -> Completed:
     return plan("dev")
 
 
 @pytest.fixture(scope="module")
-def vermissian_text() -> Result:
+def vermissian_text() -> Completed:
     return plan("vermissian")
 
 
 @pytest.mark.parametrize("stack", ["dev", "vermissian"])
 def test_plan_of_each_stack_is_clean_and_shows_the_whole_graph(stack: str, request: pytest.FixtureRequest) -> None:
-    result: Result = request.getfixturevalue(f"{stack}_text")
+    result: Completed = request.getfixturevalue(f"{stack}_text")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     run: mock_engine.EngineRun = request.getfixturevalue(f"offline_{stack}")
@@ -163,7 +135,7 @@ def test_plan_of_each_stack_is_clean_and_shows_the_whole_graph(stack: str, reque
     assert f"{len(run.registrations)} resources" in summary
 
 
-def test_protected_data_and_secret_inputs_are_visible_in_the_tree(dev_text: Result, offline_dev: mock_engine.EngineRun) -> None:
+def test_protected_data_and_secret_inputs_are_visible_in_the_tree(dev_text: Completed, offline_dev: mock_engine.EngineRun) -> None:
     run = offline_dev
     database = run.one("postgresql:index/database:Database")
     line = tree_line(section(dev_text.stdout, "Resources:"), database.type, database.name)
@@ -176,7 +148,7 @@ def test_protected_data_and_secret_inputs_are_visible_in_the_tree(dev_text: Resu
     assert any(line.startswith("ports: ") and '"127.0.0.1"' in line for line in coder), coder
 
 
-def test_vermissian_reads_every_1password_item_its_config_names(vermissian_text: Result) -> None:
+def test_vermissian_reads_every_1password_item_its_config_names(vermissian_text: Completed) -> None:
     config, _ = plan_stubs.stack_config("vermissian")
     refs = plan_stubs.op_references(config)
     assert refs, "the vermissian stack names 1Password items"
@@ -254,7 +226,7 @@ def test_unknown_stack_exits_2_and_names_the_stacks() -> None:
 
 def test_policy_violation_exits_1_and_names_the_policy() -> None:
     public = stack_object("dev", "egoengine:coder", bindAddress="0.0.0.0")
-    result = cli("dev", "--config-override", public)
+    result = plan("dev", "--config-override", public)
     assert result.returncode == 1, result.stderr
     findings = section(result.stdout, "Policy findings:")
     assert "[mandatory/high] ports-loopback-only on egoengine-coder-container" in findings
