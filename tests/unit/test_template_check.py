@@ -25,10 +25,12 @@ SHELL = f"{KEY} (coder-templates/docker-shell)"
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The shipped templates in a project of this test's own. The parse cache stays the session's
+    (keyed by content: the templates a case leaves alone are not parsed again for every case; the
+    one it changes is); test_the_shipped_templates_pass parses with a cold cache."""
     root = tmp_path / "project"
     shutil.copytree(cfg.PROJECT_ROOT / "coder-templates", root / "coder-templates")
     monkeypatch.setattr(values, "PROJECT_ROOT", root)
-    monkeypatch.setenv("EGOENGINE_CACHE_DIR", str(tmp_path / "cache"))
     return root
 
 
@@ -105,8 +107,10 @@ def test_a_bad_template_fails_the_preview_with_one_line(project: Path, change: C
     assert_line(caught.value, line)
 
 
-def test_the_shipped_templates_pass(project: Path) -> None:
+def test_the_shipped_templates_pass(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EGOENGINE_CACHE_DIR", str(tmp_path / "cold-cache"))
     assert parse().templates.discover() == ["docker-envbuilder", "docker-shell"]
+    assert len(list((tmp_path / "cold-cache").rglob("*.json"))) == 2  # both parsed, not read back
 
 
 def test_no_templates_is_allowed_when_the_stack_says_so(project: Path) -> None:
