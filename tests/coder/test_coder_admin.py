@@ -231,10 +231,10 @@ def test_a_server_that_never_becomes_healthy_fails_with_a_timeout(
     url = fake_coder.url if server == "unhealthy" else closed_port_url
 
     with pytest.raises(CoderUnavailableError) as caught:
-        admin_provider.create(admin_props(url=url, health_timeout_seconds=0.3))
+        admin_provider.create(admin_props(url=url, health_timeout_seconds=0.1))
 
     message = str(caught.value)
-    assert f"Coder at {url} did not become healthy within 0.3 seconds" in message
+    assert f"Coder at {url} did not become healthy within 0.1 seconds" in message
     _assert_no_secret(message, ADMIN_PASSWORD)
     assert fake_coder.users == []
 

@@ -64,18 +64,18 @@ def silent_server() -> Iterator[str]:
 def test_wait_until_healthy_names_the_url_and_seconds(closed_port_url: str) -> None:
     started = time.monotonic()
     with _client(closed_port_url) as client, pytest.raises(CoderUnavailableError) as caught:
-        client.wait_until_healthy(0.3)
+        client.wait_until_healthy(0.1)
     assert time.monotonic() - started < 2
     message = str(caught.value)
     assert closed_port_url in message
-    assert "within 0.3 seconds" in message
+    assert "within 0.1 seconds" in message
     assert "cannot connect" in message
 
 
 def test_wait_until_healthy_reports_an_unhealthy_answer(fake_coder: FakeCoder) -> None:
     fake_coder.healthy = False
     with _client(fake_coder.url) as client, pytest.raises(CoderUnavailableError, match="HTTP 503"):
-        client.wait_until_healthy(0.2)
+        client.wait_until_healthy(0.1)
     fake_coder.healthy = True
     with _client(fake_coder.url) as client:
         client.wait_until_healthy(0.2)
@@ -91,19 +91,19 @@ def test_requests_retry_while_the_server_starts(fake_coder: FakeCoder) -> None:
 
 def test_retries_stop_at_the_deadline(fake_coder: FakeCoder, closed_port_url: str) -> None:
     fake_coder.unavailable_requests = 10_000
-    with _client(fake_coder.url, startup_grace_seconds=0.2) as client:
+    with _client(fake_coder.url, startup_grace_seconds=0.1) as client:
         with pytest.raises(
-            CoderUnavailableError, match=r"still not ready after 0\.2 seconds \(HTTP 503\)"
+            CoderUnavailableError, match=r"still not ready after 0\.1 seconds \(HTTP 503\)"
         ):
             client.first_user_exists()
-    with _client(closed_port_url, startup_grace_seconds=0.2) as client:
+    with _client(closed_port_url, startup_grace_seconds=0.1) as client:
         with pytest.raises(CoderUnavailableError, match="cannot connect"):
             client.first_user_exists()
 
 
 def test_every_request_has_a_timeout(silent_server: str) -> None:
     started = time.monotonic()
-    with _client(silent_server, request_timeout_seconds=0.3) as client:
+    with _client(silent_server, request_timeout_seconds=0.1) as client:
         with pytest.raises(CoderUnavailableError, match=r"GET /api/v2/users/first .* timed out"):
             client.first_user_exists()
     assert time.monotonic() - started < 3
@@ -205,9 +205,9 @@ def test_wait_for_import_times_out_with_a_provisioner_hint(tmp_path: Path) -> No
                 variables=[VariableValue("a", "b")],
             )
             with pytest.raises(TemplateImportError) as caught:
-                client.wait_for_import(version.id, 0.2)
+                client.wait_for_import(version.id, 0.1)
         message = str(caught.value)
-        assert "still pending after 0.2 seconds" in message
+        assert "still pending after 0.1 seconds" in message
         assert "provisioner" in message and "matching provisioners: 1" in message
     finally:
         fake.stop()
