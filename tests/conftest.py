@@ -11,13 +11,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from components.cache import CACHE_DIR_VARIABLE
-from tests.unit.conftest import run_stack
-from tools import plan_stubs
-from tools.mock_engine import EngineRun
+
+if TYPE_CHECKING:  # the SDK is imported by the fixtures, not by xdist's controller at start-up
+    from tools.mock_engine import EngineRun
 
 pytest_plugins = ("tests.parallel",)  # the suite on every core, integration tests in one worker
 
@@ -36,21 +37,29 @@ def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
 # runs see the stack files as they are, whichever test asks first.
 @pytest.fixture(scope="session")
 def _dev_up_once() -> EngineRun:
+    from tests.unit.conftest import run_stack
+
     return run_stack("dev")
 
 
 @pytest.fixture(scope="session")
 def _vermissian_up_once() -> EngineRun:
+    from tests.unit.conftest import run_stack
+
     return run_stack("vermissian")
 
 
 @pytest.fixture(scope="session")
 def _offline_dev_once() -> EngineRun:
+    from tools import plan_stubs
+
     return plan_stubs.run_stack_offline("dev")
 
 
 @pytest.fixture(scope="session")
 def _offline_vermissian_once() -> EngineRun:
+    from tools import plan_stubs
+
     return plan_stubs.run_stack_offline("vermissian")
 
 
