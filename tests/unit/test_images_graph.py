@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shlex
 import socket
 import subprocess
@@ -35,6 +36,17 @@ def base_with_digest(digest: str) -> dict:
     }
 
 
+@pytest.fixture(scope="module")
+def _pinned_a_once() -> EngineRun:
+    return run_stack("vermissian", overrides=base_with_digest(DIGEST_A))
+
+
+@pytest.fixture
+def pinned_a(_pinned_a_once: EngineRun) -> EngineRun:
+    """The vermissian run with the base pinned to DIGEST_A (evaluated once; a copy per test)."""
+    return copy.deepcopy(_pinned_a_once)
+
+
 def builds(run: EngineRun) -> dict[str, dict]:
     return {r.name: unwrap(r.inputs) for r in run.by_type(COMMAND) if "tools.build_image" in str(unwrap(r.inputs)["create"])}
 
@@ -47,14 +59,14 @@ def test_base_reference_is_resolved_in_the_registry_and_pinned(vermissian_up: En
     assert base["tag"] == "22bba72" and base["digest"].startswith("sha256:")
 
 
-def test_a_pinned_digest_needs_no_registry_lookup() -> None:
-    run = run_stack("vermissian", overrides=base_with_digest(DIGEST_A))
+def test_a_pinned_digest_needs_no_registry_lookup(pinned_a: EngineRun) -> None:
+    run = pinned_a
     assert not [t for t, _ in run.invokes if t.startswith("docker:")]
     assert run.outputs["images"].value["base"]["digest"] == DIGEST_A
 
 
-def test_child_build_command_and_outputs() -> None:
-    run = run_stack("vermissian", overrides=base_with_digest(DIGEST_A))
+def test_child_build_command_and_outputs(pinned_a: EngineRun) -> None:
+    run = pinned_a
     child = builds(run)["egoengine-image-creative-lab-build"]
     argv = shlex.split(child["create"])
     assert argv[:4] == [".venv/bin/python", "-m", "tools.build_image", "containerfile"]
@@ -71,14 +83,14 @@ def test_child_build_command_and_outputs() -> None:
     assert nix[3] == "nix" and nix[nix.index("--attr") + 1] == "gpu"
 
 
-def test_unchanged_inputs_give_identical_build_inputs() -> None:
-    first = builds(run_stack("vermissian", overrides=base_with_digest(DIGEST_A)))
+def test_unchanged_inputs_give_identical_build_inputs(pinned_a: EngineRun) -> None:
+    first = builds(pinned_a)
     second = builds(run_stack("vermissian", overrides=base_with_digest(DIGEST_A)))
     assert first == second
 
 
-def test_a_new_base_digest_changes_every_childs_tag_and_trigger() -> None:
-    old = builds(run_stack("vermissian", overrides=base_with_digest(DIGEST_A)))
+def test_a_new_base_digest_changes_every_childs_tag_and_trigger(pinned_a: EngineRun) -> None:
+    old = builds(pinned_a)
     new = builds(run_stack("vermissian", overrides=base_with_digest(DIGEST_B)))
     assert set(old) == set(new) and len(old) == 2
     for name in old:
