@@ -110,13 +110,13 @@ def template_dirs(tmp_path: Path) -> dict[str, Path]:
 
 @pytest.fixture
 def admin_provider() -> AdminProvider:
-    return AdminProvider(request_timeout_seconds=5.0, poll_interval_seconds=0.01)
+    return AdminProvider(request_timeout_seconds=5.0, poll_interval_seconds=0.001)
 
 
 @pytest.fixture
 def template_provider() -> TemplateProvider:
     return TemplateProvider(
-        request_timeout_seconds=5.0, startup_grace_seconds=2.0, poll_interval_seconds=0.01
+        request_timeout_seconds=5.0, startup_grace_seconds=2.0, poll_interval_seconds=0.001
     )
 
 

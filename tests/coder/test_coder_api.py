@@ -32,7 +32,7 @@ def _client(
     *,
     request_timeout_seconds: float = 5.0,
     startup_grace_seconds: float = 2.0,
-    poll_interval_seconds: float = 0.01,
+    poll_interval_seconds: float = 0.001,
 ) -> CoderClient:
     return CoderClient(
         url,
