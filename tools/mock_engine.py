@@ -20,7 +20,7 @@ import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pulumi
 from pulumi.runtime import mocks, rpc, settings as runtime_settings
@@ -151,8 +151,7 @@ class Stubs:
 # --- the engine-like monitor ---------------------------------------------------------------------
 
 
-@dataclass
-class Registration:
+class Registration(NamedTuple):
     urn: str
     type: str
     name: str
@@ -260,21 +259,19 @@ class _LogRecorder(logging.Handler):
         self.records.append(record)
 
 
-@dataclass(frozen=True)
-class OutputValue:
+class OutputValue(NamedTuple):
     value: Any
     secret: bool
     known: bool
 
 
-@dataclass
-class EngineRun:
+class EngineRun(NamedTuple):
     stack: str
     preview: bool
     registrations: dict[str, Registration]
     invokes: list[tuple[str, dict[str, Any]]]
     outputs: dict[str, OutputValue]
-    logs: list[tuple[str, str]] = field(default_factory=list)
+    logs: list[tuple[str, str]]
     """(level, message) of every engine log line at info or above (the SDK's own debug lines are dropped)."""
 
     def by_type(self, typ: str) -> list[Registration]:

@@ -8,17 +8,15 @@ engine (``tools.mock_engine.load_stack_config``) read stack files through this m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 from components.errors import ConfigError
 
 
-@dataclass(frozen=True)
-class StackFile:
+class StackFile(NamedTuple):
     name: str
     """The file name, e.g. ``Pulumi.dev.yaml`` (messages name it)."""
     config: dict[str, Any]

@@ -9,9 +9,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
@@ -83,8 +82,7 @@ def parse_pinned_image(value: str) -> PinnedRef:
     return PinnedRef(match["repo"], match["tag"], match["digest"])
 
 
-@dataclass(frozen=True)
-class OnePasswordRef:
+class OnePasswordRef(NamedTuple):
     """``op://vault/item/[section/]field``."""
 
     vault: str
@@ -98,8 +96,7 @@ class OnePasswordRef:
         return f"op://{self.vault}/{self.item}/{middle}{self.field}"
 
 
-@dataclass(frozen=True)
-class SecretSource:
+class SecretSource(NamedTuple):
     """Where one secret comes from: generated, a Pulumi config secret, 1Password, or nowhere."""
 
     kind: Literal["generate", "config", "onepassword", "none"]
