@@ -4,8 +4,6 @@ Values that may hold a secret are never echoed back: a misplaced secret must not
 error message.
 """
 
-from __future__ import annotations
-
 import ipaddress
 import os
 import re
