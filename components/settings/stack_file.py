@@ -8,6 +8,7 @@ engine (``tools.mock_engine.load_stack_config``) read stack files through this m
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -113,5 +114,13 @@ def parse(text: str, name: str) -> StackFile:
 
 
 def read(path: Path) -> StackFile:
-    """``parse`` of the file at ``path`` (``FileNotFoundError`` when there is none)."""
-    return parse(path.read_text(encoding="utf-8"), path.name)
+    """``parse`` of the file at ``path`` (``FileNotFoundError`` when there is none).
+
+    The same text is parsed once per process (the offline plan's engine and the program both read
+    the stack file): callers must not change what it returns."""
+    return _parse_once(path.read_text(encoding="utf-8"), path.name)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_once(text: str, name: str) -> StackFile:
+    return parse(text, name)
