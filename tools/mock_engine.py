@@ -200,9 +200,11 @@ class EngineLikeMonitor(mocks.MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             return response
         state = rpc.deserialize_properties(response.object) if request.custom else {}
-        for key in request.additionalSecretOutputs:
-            if key in state and not is_secret_value(state[key]):
-                state[key] = rpc.wrap_rpc_secret(state[key])
+        made_secret = [
+            key for key in request.additionalSecretOutputs if key in state and not is_secret_value(state[key])
+        ]
+        for key in made_secret:
+            state[key] = rpc.wrap_rpc_secret(state[key])
         self.registrations[response.urn] = Registration(
             urn=response.urn,
             type=request.type,
@@ -228,6 +230,8 @@ class EngineLikeMonitor(mocks.MockMonitor):
         self.resources[response.urn] = mocks.MockMonitor.ResourceRegistration(
             response.urn, response.id, state
         )
+        if not made_secret:  # the stock monitor's response already carries exactly this state
+            return response
         return resource_pb2.RegisterResourceResponse(
             urn=response.urn,
             id=response.id,
