@@ -30,19 +30,23 @@ token instead, so an unchanged redeploy creates no session.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Final, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, Final, NotRequired, TypedDict
 
 import pulumi
 import pulumi.dynamic
 
-from components.coder_api import CoderApiError, CoderClient, CoderError, CoderUnavailableError
 from components.coder_dynamic import (
     contains_unknown,
     inputs_changed,
     login_as_admin,
+    open_client,
     plain,
     provider_outputs,
 )
+from components.coder_errors import CoderApiError, CoderError, CoderUnavailableError
+
+if TYPE_CHECKING:  # the client (and httpx) load only when the provider runs, never at preview
+    from components.coder_api import CoderClient
 from components.coder_token import CoderAdminError, mint_token, token_usable
 from components.dynamic_pickle import DynamicResource, ProjectProvider
 from components.resource_options import child_options
@@ -181,23 +185,13 @@ class AdminProvider(ProjectProvider):
     # -- helpers ---------------------------------------------------------------------------------
 
     def _client(self, props: Mapping[str, Any], token: str | None = None) -> CoderClient:
-        return CoderClient(
-            str(props["url"]),
-            session_token=token,
-            request_timeout_seconds=self.request_timeout_seconds,
-            startup_grace_seconds=float(props.get("health_timeout_seconds") or 60.0),
-            poll_interval_seconds=self.poll_interval_seconds,
-        )
+        grace = float(props.get("health_timeout_seconds") or 60.0)
+        return open_client(self, str(props["url"]), startup_grace_seconds=grace, token=token)
 
     def _token_usable(self, props: Mapping[str, Any], token: str) -> bool:
         """One authenticated read: the token authenticates and is not about to expire."""
-        with CoderClient(
-            str(props["url"]),
-            session_token=token,
-            request_timeout_seconds=self.request_timeout_seconds,
-            startup_grace_seconds=READ_GRACE_SECONDS,
-            poll_interval_seconds=self.poll_interval_seconds,
-        ) as client:
+        url = str(props["url"])
+        with open_client(self, url, startup_grace_seconds=READ_GRACE_SECONDS, token=token) as client:
             return token_usable(
                 client, token_name=str(props["token_name"]), token_id=str(props.get("token_id") or "")
             )

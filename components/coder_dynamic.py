@@ -10,12 +10,15 @@ next to what they created, so the next diff, read and delete see them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
-from components.coder_api import CoderApiError, CoderClient, CoderError
+from components.coder_errors import CoderApiError, CoderError
+
+if TYPE_CHECKING:  # the client (and httpx) load only when a provider runs, never at preview
+    from components.coder_api import CoderClient
 
 LOGIN_REFUSED_STATUSES: Final = frozenset({400, 401, 403})
 """How Coder refuses a password login: 400 malformed or unknown user, 401 wrong password, 403
@@ -41,6 +44,28 @@ def login_as_admin(
         if exc.status in LOGIN_REFUSED_STATUSES:
             raise refused(exc) from None
         raise
+
+
+class ClientTimeouts(Protocol):
+    """What a Coder dynamic provider carries for the clients it opens."""
+
+    request_timeout_seconds: float
+    poll_interval_seconds: float
+
+
+def open_client(
+    provider: ClientTimeouts, url: str, *, startup_grace_seconds: float, token: str | None = None
+) -> CoderClient:
+    """A client for ``url`` with the provider's timeouts (and ``token``, when given)."""
+    from components.coder_api import CoderClient
+
+    return CoderClient(
+        url,
+        session_token=token,
+        request_timeout_seconds=provider.request_timeout_seconds,
+        startup_grace_seconds=startup_grace_seconds,
+        poll_interval_seconds=provider.poll_interval_seconds,
+    )
 
 
 def authenticate(

@@ -39,25 +39,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi.dynamic
 
-from components.coder_api import (
-    CoderApiError,
-    CoderClient,
-    CoderError,
-    CoderUnavailableError,
-)
 from components.coder_dynamic import (
     authenticate,
     contains_unknown,
     inputs_changed,
     login_as_admin,
+    open_client,
     plain,
     provider_outputs,
 )
+from components.coder_errors import CoderApiError, CoderError, CoderUnavailableError
+
+if TYPE_CHECKING:  # the client (and httpx) load only when the provider runs, never at preview
+    from components.coder_api import CoderClient
 from components.dynamic_pickle import DynamicResource, ProjectProvider
 from components.image_build import DIGEST_PATTERN
 from components.template_push import (
@@ -198,13 +197,8 @@ class TemplateProvider(ProjectProvider):
         token = str(props.get("admin_token") or "")
         if not token:
             return pulumi.dynamic.ReadResult(id_, props)
-        with CoderClient(
-            str(props["url"]),
-            session_token=token,
-            request_timeout_seconds=self.request_timeout_seconds,
-            startup_grace_seconds=READ_GRACE_SECONDS,
-            poll_interval_seconds=self.poll_interval_seconds,
-        ) as client:
+        url = str(props["url"])
+        with open_client(self, url, startup_grace_seconds=READ_GRACE_SECONDS, token=token) as client:
             try:
                 template_id = str(props.get("template_id") or id_)
                 template = client.get_template(template_id) if template_id else None
@@ -289,12 +283,7 @@ class TemplateProvider(ProjectProvider):
     # -- helpers ---------------------------------------------------------------------------------
 
     def _client(self, props: Mapping[str, Any]) -> CoderClient:
-        client = CoderClient(
-            str(props["url"]),
-            request_timeout_seconds=self.request_timeout_seconds,
-            startup_grace_seconds=self.startup_grace_seconds,
-            poll_interval_seconds=self.poll_interval_seconds,
-        )
+        client = open_client(self, str(props["url"]), startup_grace_seconds=self.startup_grace_seconds)
         try:
             authenticate(
                 client,

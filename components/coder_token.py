@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from components.coder_api import CoderApiError, CoderClient, CoderError
+from components.coder_errors import CoderApiError, CoderError
+
+if TYPE_CHECKING:
+    from components.coder_api import CoderClient
 
 
 class CoderAdminError(CoderError):

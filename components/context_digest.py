@@ -31,7 +31,6 @@ import os
 import stat
 import time
 from array import array
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -44,8 +43,7 @@ CACHE_FORMAT = 1
 _ATTEMPTS = 3
 
 
-@dataclass(frozen=True)
-class ContextEntry:
+class ContextEntry(NamedTuple):
     """One entry of a build context, by its POSIX path relative to the context root."""
 
     relative_path: str

@@ -17,14 +17,16 @@ Lifecycle (what the engine calls on :class:`AdoptionProvider`; the SQL is in
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import pulumi
 import pulumi.dynamic
 
 from components.coder_dynamic import contains_unknown, inputs_changed, plain
 from components.dynamic_pickle import DynamicResource, ProjectProvider
-from components import pg_adopt
+
+if TYPE_CHECKING:  # the SQL side loads only when the provider runs, never at preview
+    from components import pg_adopt
 
 _CONNECTION_INPUTS = ("host", "port", "admin_user", "admin_password", "admin_database", "sslmode")
 _IDENTITY_INPUTS = ("role", "database")
@@ -45,6 +47,8 @@ class AdoptedDatabaseArgs(TypedDict):
 
 
 def _server(props: Mapping[str, Any]) -> pg_adopt.Server:
+    from components import pg_adopt
+
     return pg_adopt.Server(
         host=str(props["host"]),
         port=int(props["port"]),
@@ -94,6 +98,8 @@ class AdoptionProvider(ProjectProvider):
         return pulumi.dynamic.UpdateResult(self._adopt(plain(news)))
 
     def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
+        from components import pg_adopt
+
         props = plain(props)
         server = _server(props)
         existing = pg_adopt.inspect(server, role=str(props["role"]), database=str(props["database"]))
@@ -111,6 +117,8 @@ class AdoptionProvider(ProjectProvider):
         """Never drops anything (see the module doc)."""
 
     def _adopt(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        from components import pg_adopt
+
         try:
             existing = pg_adopt.adopt(
                 _server(props),

@@ -14,16 +14,14 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 EngineKind = Literal["podman", "docker"]
 PODMAN_COMPONENT = "Podman Engine"
 TIMEOUT_SECONDS = 5.0
 
 
-@dataclass(frozen=True)
-class EngineFacts:
+class EngineFacts(NamedTuple):
     kind: EngineKind
     rootless: bool
 

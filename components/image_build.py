@@ -17,9 +17,9 @@ import json
 import re
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
 
 from components.context_digest import ContextEntry as ContextEntry
 from components.context_digest import EntryKind as EntryKind
@@ -47,8 +47,7 @@ DIGEST_PATTERN = re.compile(rf"^{DIGEST_TEXT}$")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
-@dataclass(frozen=True)
-class ImageExtras:
+class ImageExtras(NamedTuple):
     """What the stack adds to a child image without touching its config.
 
     env_local: lines of the base user's ``~/.env.local`` (e.g. ``export PATH="$PATH:/opt/x/bin"``).
@@ -56,7 +55,8 @@ class ImageExtras:
     """
 
     env_local: tuple[str, ...] = ()
-    links: dict[str, str] = field(default_factory=dict)
+    links: Mapping[str, str] = MappingProxyType({})
+    """Read-only when defaulted: one empty mapping is shared by every default instance."""
 
     @property
     def is_empty(self) -> bool:
@@ -153,8 +153,7 @@ def extras_containerfile_lines(user: str, home: str, extras: ImageExtras) -> lis
 # ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FieldChange:
+class FieldChange(NamedTuple):
     field: str
     base_value: Any
     child_value: Any
@@ -310,8 +309,7 @@ def validate_extras(extras: ImageExtras, key_prefix: str) -> ImageExtras:
 # ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PinnedRef:
+class PinnedRef(NamedTuple):
     """``repo[:tag]@sha256:<hex>``."""
 
     repository: str

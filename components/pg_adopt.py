@@ -16,8 +16,8 @@ password would never be set). So adoption is this module's job:
   never reaches the server's statement log. Nothing else is changed: no row, no owner, no grant.
 - **verify**: does the role log in to the database with a given password?
 
-psycopg is imported inside the functions: this module is imported by the program at preview,
-where no database is contacted.
+psycopg is imported inside the functions, and the program imports this module only where the
+provider runs: preview contacts no database.
 """
 
 from __future__ import annotations

@@ -20,8 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import NamedTuple, TYPE_CHECKING
 from pathlib import Path, PurePosixPath
 
 from components.errors import ConfigError
@@ -44,8 +43,7 @@ _RECORDSIZE = 20 * _BLOCKSIZE
 """What Python's tarfile pads an archive to (``tarfile.RECORDSIZE``)."""
 
 
-@dataclass(frozen=True)
-class TemplateFile:
+class TemplateFile(NamedTuple):
     """One file to upload: its POSIX path relative to the template root, and where it is."""
 
     relative_path: str

@@ -10,11 +10,14 @@ promote it on the existing one.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from components.coder_api import CoderClient, CoderError, Template, TemplateVersion, VariableValue
+from components.coder_errors import CoderError
 from components.project_root import project_path
 from components.template_archive import content_hash, ustar_archive
+
+if TYPE_CHECKING:  # the client loads only when the provider pushes
+    from components.coder_api import CoderClient, Template, TemplateVersion
 
 DEFAULT_IMPORT_TIMEOUT_SECONDS = 600.0
 METADATA_INPUTS = ("display_name", "description", "icon")
@@ -69,6 +72,8 @@ def _new_version(
     file_id = client.upload_file(archive)
     plain_values = dict(props.get("variables") or {})
     secret_values = dict(props.get("secret_variables") or {})
+    from components.coder_api import VariableValue
+
     variables = [
         VariableValue(str(name), str(value), sensitive=name in secret_values)
         for name, value in sorted({**plain_values, **secret_values}.items())

@@ -198,11 +198,11 @@ def bench(stack: str, runs: int, quick: bool) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small subset (well under 30 s)")
-    parser.add_argument("--runs", type=int, help="pairs for the ratio (default 7, quick 3)")
+    parser.add_argument("--runs", type=int, help="pairs for the ratio (default 15, quick 3)")
     parser.add_argument("--stack", default="vermissian", help="stack to evaluate (default vermissian)")
     parser.add_argument("--out", type=Path, default=PROJECT_DIR / "bench", help="where the JSON and PNG go")
     args = parser.parse_args(argv)
-    runs = args.runs if args.runs is not None else (3 if args.quick else 7)
+    runs = args.runs if args.runs is not None else (3 if args.quick else 15)
     if runs < 1:
         parser.error("--runs: expected a positive number of runs")
     try:

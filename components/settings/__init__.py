@@ -6,6 +6,9 @@ message naming the key, what is wrong and what is expected (``ConfigError``). On
 domain; ``loading`` is the only one that reads ``pulumi.Config``, ``messages`` the only one that
 words errors from pydantic. The names below are the package's public interface
 (``from components import settings as cfg``).
+
+The model modules do without ``from __future__ import annotations``: with it, pydantic compiles
+and evaluates every field's annotation string when the class is created, at every preview.
 """
 
 from components.settings.admin import AdminSettings

@@ -1,7 +1,5 @@
 """The first Coder admin and the operator token the program mints for it."""
 
-from __future__ import annotations
-
 import re
 
 from pydantic import Field, field_validator

@@ -1,7 +1,5 @@
 """The PostgreSQL database (a container of its own or an external server) and its backups."""
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Literal, Union
 

@@ -1,7 +1,5 @@
 """Where the container engine is, and the Coder server container."""
 
-from __future__ import annotations
-
 import re
 from typing import Literal
 from urllib.parse import urlsplit

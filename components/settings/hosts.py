@@ -4,8 +4,6 @@ Each host is ``ssh://user@host[:port]`` with its pinned public host key; the loc
 implicit host ``local``. Error messages never echo a key's base64 body.
 """
 
-from __future__ import annotations
-
 import base64
 import binascii
 import ipaddress

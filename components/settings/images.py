@@ -1,7 +1,5 @@
 """The base image and the child images built on it."""
 
-from __future__ import annotations
-
 from pathlib import PurePosixPath
 from typing import Literal
 

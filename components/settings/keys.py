@@ -15,8 +15,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from components.errors import ConfigError
 from components.settings.values import NAMESPACE
@@ -25,8 +24,7 @@ TOP_LEVEL_KEYS = ("engine", "coder", "database", "backup", "secrets", "admin", "
 _PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_.:/@+-]{1,64}$")
 
 
-@dataclass(frozen=True)
-class KeyEntry:
+class KeyEntry(NamedTuple):
     key: str
     """The full key, e.g. ``egoengine:coder.port``."""
     secret: bool

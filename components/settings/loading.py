@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import pulumi
 from pydantic import ValidationError
@@ -26,8 +25,7 @@ from components.settings.values import NAMESPACE
 # --- host facts ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class HostFacts:
+class HostFacts(NamedTuple):
     """Read-only facts about the deploy machine (injected so tests and the offline plan can stub)."""
 
     socket_gid: Callable[[str], int | None]
@@ -46,8 +44,7 @@ def _stat_socket_gid(path: str) -> int | None:
 LOCAL_HOST = HostFacts(socket_gid=_stat_socket_gid, engine=engine_facts.query)
 
 
-@dataclass(frozen=True)
-class ResolvedSettings:
+class ResolvedSettings(NamedTuple):
     """Settings plus what was looked up on the host."""
 
     settings: Settings

@@ -1,7 +1,5 @@
 """The top ``Settings`` model and the checks that span several objects."""
 
-from __future__ import annotations
-
 from collections.abc import Iterable
 
 from pydantic import Field, model_validator

@@ -1,7 +1,5 @@
 """Where each secret comes from (the sources are parsed in ``values``)."""
 
-from __future__ import annotations
-
 from pydantic import Field, field_validator, model_validator
 
 from components.settings.values import SecretSource, _FieldError, _Model, parse_secret_source

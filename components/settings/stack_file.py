@@ -8,17 +8,16 @@ engine (``tools.mock_engine.load_stack_config``) read stack files through this m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 from components.errors import ConfigError
 
 
-@dataclass(frozen=True)
-class StackFile:
+class StackFile(NamedTuple):
     name: str
     """The file name, e.g. ``Pulumi.dev.yaml`` (messages name it)."""
     config: dict[str, Any]
@@ -115,5 +114,13 @@ def parse(text: str, name: str) -> StackFile:
 
 
 def read(path: Path) -> StackFile:
-    """``parse`` of the file at ``path`` (``FileNotFoundError`` when there is none)."""
-    return parse(path.read_text(encoding="utf-8"), path.name)
+    """``parse`` of the file at ``path`` (``FileNotFoundError`` when there is none).
+
+    The same text is parsed once per process (the offline plan's engine and the program both read
+    the stack file): callers must not change what it returns."""
+    return _parse_once(path.read_text(encoding="utf-8"), path.name)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_once(text: str, name: str) -> StackFile:
+    return parse(text, name)

@@ -1,7 +1,5 @@
 """The Coder templates: where they live and per-template overrides."""
 
-from __future__ import annotations
-
 from pydantic import Field, field_validator
 
 from components.settings import values

@@ -4,13 +4,11 @@ Values that may hold a secret are never echoed back: a misplaced secret must not
 error message.
 """
 
-from __future__ import annotations
-
 import ipaddress
+import os
 import re
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
@@ -40,6 +38,12 @@ def _empty_list() -> list[Any]:
 def _empty_dict() -> dict[str, Any]:
     """``default_factory`` for an empty mapping (not ``dict``: see ``_empty_list``)."""
     return {}
+
+
+# No pydantic plugin observes these models. Without this, building the first validator scans every
+# installed distribution's entry points for plugins, at every preview (~2% of the program's start-up
+# over the SDK imports). An operator who sets the variable keeps their value.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 
 class _Model(BaseModel):
@@ -76,8 +80,7 @@ def parse_pinned_image(value: str) -> PinnedRef:
     return PinnedRef(match["repo"], match["tag"], match["digest"])
 
 
-@dataclass(frozen=True)
-class OnePasswordRef:
+class OnePasswordRef(NamedTuple):
     """``op://vault/item/[section/]field``."""
 
     vault: str
@@ -91,8 +94,7 @@ class OnePasswordRef:
         return f"op://{self.vault}/{self.item}/{middle}{self.field}"
 
 
-@dataclass(frozen=True)
-class SecretSource:
+class SecretSource(NamedTuple):
     """Where one secret comes from: generated, a Pulumi config secret, 1Password, or nowhere."""
 
     kind: Literal["generate", "config", "onepassword", "none"]
