@@ -33,6 +33,21 @@ def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
     monkeypatch.undo()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_source_positions() -> Iterator[None]:
+    """The SDK captures the Python stack of every resource it registers (``_get_stack_trace``:
+    every frame, its source line and a ``file://`` URI) for the engine's source positions. The
+    mocked engine never reads them, and they cost ~10% of the unit suite, so tests skip them. The
+    offline plan and the benchmark keep them: they measure what a real preview does."""
+    from pulumi.runtime import resource
+    from pulumi.runtime.proto import source_pb2
+
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(resource, "_get_stack_trace", source_pb2.StackTrace)
+    yield
+    monkeypatch.undo()
+
+
 # Session scope: set up before any test's own fixtures (monkeypatch, tmp files), so the shared
 # runs see the stack files as they are, whichever test asks first.
 @pytest.fixture(scope="session")
