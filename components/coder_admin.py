@@ -44,12 +44,12 @@ from components.coder_dynamic import (
     provider_outputs,
 )
 from components.coder_errors import CoderApiError, CoderError, CoderUnavailableError
-
-if TYPE_CHECKING:  # the client (and httpx) load only when the provider runs, never at preview
-    from components.coder_api import CoderClient
 from components.coder_token import CoderAdminError, mint_token, token_usable
 from components.dynamic_pickle import DynamicResource, ProjectProvider
 from components.resource_options import child_options
+
+if TYPE_CHECKING:  # the client (and httpx) load only when the provider runs, never at preview
+    from components.coder_api import CoderClient
 
 TYPE_TOKEN = "egoengine:coder:Admin"
 

@@ -54,9 +54,6 @@ from components.coder_dynamic import (
     provider_outputs,
 )
 from components.coder_errors import CoderApiError, CoderError, CoderUnavailableError
-
-if TYPE_CHECKING:  # the client (and httpx) load only when the provider runs, never at preview
-    from components.coder_api import CoderClient
 from components.dynamic_pickle import DynamicResource, ProjectProvider
 from components.image_build import DIGEST_PATTERN
 from components.template_push import (
@@ -67,6 +64,9 @@ from components.template_push import (
     set_metadata,
 )
 from components.resource_options import child_options
+
+if TYPE_CHECKING:  # the client (and httpx) load only when the provider runs, never at preview
+    from components.coder_api import CoderClient
 
 TYPE_TOKEN = "egoengine:coder:Template"
 

@@ -201,7 +201,9 @@ class EngineLikeMonitor(mocks.MockMonitor):
             return response
         state = rpc.deserialize_properties(response.object) if request.custom else {}
         made_secret = [
-            key for key in request.additionalSecretOutputs if key in state and not is_secret_value(state[key])
+            key
+            for key in request.additionalSecretOutputs
+            if key in state and not is_secret_value(state[key])
         ]
         for key in made_secret:
             state[key] = rpc.wrap_rpc_secret(state[key])
@@ -332,8 +334,8 @@ def run(
     logger = logging.getLogger(f"egoengine.mock_engine.{id(recorder)}")
     logger.propagate = False
     # INFO, not DEBUG: the SDK logs a debug line for every registration, output and invoke, and
-    # recording each (with the caller lookup logging does per record) cost about 5 ms per run; the
-    # program writes no debug lines and nothing reads them.
+    # recording each (logging looks up the caller per record) cost about 1 ms per run (9M
+    # instructions); the program writes no debug lines and nothing reads them.
     logger.setLevel(logging.INFO)
     logger.addHandler(recorder)
     runtime_settings.ROOT.set(None)  # a fresh root stack for every run

@@ -91,8 +91,12 @@ def _load(text: str, loader: Any) -> tuple[yaml.Node | None, Any]:
     return root, (yaml.load(text, Loader=loader) if root is not None else {})
 
 
+@functools.lru_cache(maxsize=8)
 def parse(text: str, name: str) -> StackFile:
-    """Parse a stack file's text; raises ``ConfigError`` (file and line named) when it is bad."""
+    """Parse a stack file's text; raises ``ConfigError`` (file and line named) when it is bad.
+
+    The same text is parsed once per process (the offline plan's engine and the program both read
+    the stack file): callers must not change what it returns."""
     try:
         root, document = _load(text, _FAST_LOADER)
     except yaml.YAMLError:
@@ -114,13 +118,5 @@ def parse(text: str, name: str) -> StackFile:
 
 
 def read(path: Path) -> StackFile:
-    """``parse`` of the file at ``path`` (``FileNotFoundError`` when there is none).
-
-    The same text is parsed once per process (the offline plan's engine and the program both read
-    the stack file): callers must not change what it returns."""
-    return _parse_once(path.read_text(encoding="utf-8"), path.name)
-
-
-@functools.lru_cache(maxsize=8)
-def _parse_once(text: str, name: str) -> StackFile:
-    return parse(text, name)
+    """``parse`` of the file at ``path`` (``FileNotFoundError`` when there is none)."""
+    return parse(path.read_text(encoding="utf-8"), path.name)
