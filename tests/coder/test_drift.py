@@ -21,6 +21,8 @@ from tests.coder.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, TEMPLATE_NAMES
 from tests.coder.fake_coder import FakeCoder
 
 Props = Callable[..., dict[str, Any]]
+Deploy = Callable[[], tuple[dict[str, Any], dict[str, dict[str, Any]]]]
+"""The first `pulumi up`: returns (the admin's outputs, each template's outputs by name)."""
 ENVBUILDER, SHELL = TEMPLATE_NAMES
 TOKEN_NAME = "egoengine-operator"
 
@@ -49,7 +51,7 @@ def deploy(
     admin_props: Props,
     template_props: Props,
     template_dirs: dict[str, Path],
-) -> Callable[[], tuple[dict[str, Any], dict[str, dict[str, Any]]]]:
+) -> Deploy:
     """The first `pulumi up`: the admin, then the templates with the admin's token."""
 
     def run() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -74,7 +76,7 @@ def test_first_deploy_creates_one_session_and_an_unchanged_redeploy_none(
     admin_props: Props,
     template_props: Props,
     template_dirs: dict[str, Path],
-    deploy: Callable[[], tuple[dict[str, Any], dict[str, dict[str, Any]]]],
+    deploy: Deploy,
 ) -> None:
     admin, templates = deploy()
     assert fake_coder.sessions == 1  # the admin's login to mint the token; templates use it
@@ -97,7 +99,7 @@ def test_a_template_deleted_in_the_ui_is_recreated(
     template_provider: TemplateProvider,
     template_props: Props,
     template_dirs: dict[str, Path],
-    deploy: Callable[[], tuple[dict[str, Any], dict[str, dict[str, Any]]]],
+    deploy: Deploy,
 ) -> None:
     admin, templates = deploy()
     old_id = templates[SHELL]["template_id"]
@@ -122,7 +124,7 @@ def test_an_active_version_changed_in_the_ui_is_promoted_back(
     template_provider: TemplateProvider,
     template_props: Props,
     template_dirs: dict[str, Path],
-    deploy: Callable[[], tuple[dict[str, Any], dict[str, dict[str, Any]]]],
+    deploy: Deploy,
 ) -> None:
     admin, templates = deploy()
     first_version = templates[SHELL]["active_version_id"]
@@ -148,7 +150,7 @@ def test_metadata_edited_in_the_ui_is_set_back(
     template_provider: TemplateProvider,
     template_props: Props,
     template_dirs: dict[str, Path],
-    deploy: Callable[[], tuple[dict[str, Any], dict[str, dict[str, Any]]]],
+    deploy: Deploy,
 ) -> None:
     admin, templates = deploy()
     fake_coder.ui_set_display_name(SHELL, "Renamed by hand")
@@ -214,7 +216,7 @@ def test_a_rotated_token_reaches_the_templates_without_a_login_per_template(
     admin_props: Props,
     template_props: Props,
     template_dirs: dict[str, Path],
-    deploy: Callable[[], tuple[dict[str, Any], dict[str, dict[str, Any]]]],
+    deploy: Deploy,
 ) -> None:
     admin, templates = deploy()
     fake_coder.expire_token(TOKEN_NAME, in_=timedelta(hours=-1))
