@@ -9,11 +9,12 @@ tool that loads the SDK); each tool keeps a few real command-line tests for the 
 from __future__ import annotations
 
 import io
-import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
+
+import pytest
 
 
 @dataclass(frozen=True)
@@ -25,30 +26,6 @@ class Completed:
     stderr: str
 
 
-@contextmanager
-def _environment(env: Mapping[str, str] | None) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in env or {}}
-    os.environ.update(env or {})
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-@contextmanager
-def _stdin(text: str | None) -> Iterator[None]:
-    saved = sys.stdin
-    sys.stdin = io.StringIO(text or "")
-    try:
-        yield
-    finally:
-        sys.stdin = saved
-
-
 def call(
     main: Callable[[Sequence[str]], int],
     *args: str,
@@ -56,7 +33,10 @@ def call(
     env: Mapping[str, str] | None = None,
 ) -> Completed:
     out, err = io.StringIO(), io.StringIO()
-    with _environment(env), _stdin(stdin), redirect_stdout(out), redirect_stderr(err):
+    with pytest.MonkeyPatch.context() as patch, redirect_stdout(out), redirect_stderr(err):
+        for key, value in (env or {}).items():
+            patch.setenv(key, value)
+        patch.setattr(sys, "stdin", io.StringIO(stdin or ""))
         try:
             code = main(list(args))
         except SystemExit as exit_:  # argparse's own errors, --help
